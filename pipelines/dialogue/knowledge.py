@@ -1,0 +1,68 @@
+"""Where the engine's knowledge passages come from.
+
+The engine takes any ``retrieve(query) -> list[str]``. ``default_retriever``
+uses the knowledge app's search over the bot's documents. ``PassageRetriever`` ranks
+a fixed list of passages with an embedder: for a bot's FAQ given inline, the
+terminal chat's ``--knowledge FILE`` and tests.
+"""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+from typing import Callable, Sequence
+
+import numpy as np
+
+from pipelines.dialogue.matcher import Embed
+
+logger = logging.getLogger(__name__)
+
+
+def _passage_text(item) -> str:
+    if isinstance(item, str):
+        return item
+    if isinstance(item, dict):
+        return str(item.get("text") or item.get("content") or "")
+    return str(getattr(item, "text", "") or getattr(item, "content", "") or "")
+
+
+def default_retriever(config) -> Callable[[str], list[str]] | None:
+    """A retriever over the bot's knowledge chunks, or None when the bot uses no knowledge.
+
+    ``knowledge.search.search`` reads only ``pk``, ``company_id`` and the two
+    knowledge settings of the bot it is given, so the snapshot stands in for
+    the Bot and no query is made here.
+    """
+    from knowledge.search import search
+
+    wanted = getattr(config, "use_knowledge", False) or any(
+        s.get("use_knowledge_base") for s in getattr(config, "scenarios", ()) or ())
+    if not wanted:
+        return None
+    bot = SimpleNamespace(pk=config.bot_id, company_id=config.company_id,
+                          knowledge_top_k=config.knowledge_top_k,
+                          knowledge_score_threshold=config.knowledge_score_threshold)
+
+    def retrieve(query: str) -> list[str]:
+        return [t for t in (_passage_text(p) for p in search(bot, query)) if t]
+
+    return retrieve
+
+
+class PassageRetriever:
+    """Top-k passages by cosine similarity to the query, above a threshold."""
+
+    def __init__(self, passages: Sequence[str], embed: Embed, *, top_k: int = 3, threshold: float = 0.3):
+        self.passages = [p for p in passages if p.strip()]
+        self.embed = embed
+        self.top_k = top_k
+        self.threshold = threshold
+        self._vectors = np.asarray(embed(self.passages), dtype=np.float32) if self.passages else None
+
+    def __call__(self, query: str) -> list[str]:
+        if self._vectors is None or not query.strip():
+            return []
+        scores = self._vectors @ np.asarray(self.embed([query]), dtype=np.float32)[0]
+        order = np.argsort(-scores)[: self.top_k]
+        return [self.passages[i] for i in order if scores[i] >= self.threshold]

@@ -1,0 +1,1 @@
+"""Live calls: the Pipecat pipeline built from a BotConfig, its transports and runner."""

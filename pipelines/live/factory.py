@@ -1,0 +1,282 @@
+"""Build one call's Pipecat pipeline from an immutable BotConfig, run it, store it at hang-up.
+
+transport in -> Whisper STT -> user aggregator (Silero VAD, turn end)
+-> [scenario slot] -> CallGuard -> [knowledge injection] -> LLM -> Piper TTS
+-> transport out -> assistant aggregator; a CallRecorder observer keeps the
+transcript, timings and audio in memory. Nothing here touches the database
+until ``LiveCall.run`` returns, when one ``save_call_record`` stores the call.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+from django.utils import timezone
+from loguru import logger
+from pipecat.audio.vad.vad_analyzer import VADParams
+from pipecat.frames.frames import EndWorkerFrame, TTSSpeakFrame
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMAssistantAggregatorParams,
+    LLMContextAggregatorPair,
+    LLMUserAggregatorParams,
+)
+from pipecat.turns.user_start import TranscriptionUserTurnStartStrategy, VADUserTurnStartStrategy
+from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
+from pipecat.turns.user_turn_strategies import UserTurnStrategies
+from pipecat.workers.runner import WorkerRunner
+
+from pipelines.call_store import save_call_record
+from pipelines.config import BotConfig
+from pipelines.dialogue.knowledge import default_retriever
+from pipelines.dialogue.processor import ScenarioProcessor
+from pipelines.live.conversation import (
+    SILENCE_FAREWELL,
+    SILENCE_REPROMPT,
+    CallGuard,
+    CallState,
+    KnowledgeInjector,
+)
+from pipelines.live.db import in_db_thread
+from pipelines.live.recorder import CallRecorder
+from pipelines.live.services import (
+    FallbackLLMService,
+    SharedPiperTTSService,
+    SharedSileroVADAnalyzer,
+    SharedWhisperSTTService,
+)
+from voicebot import llm_endpoint
+
+std_logger = logging.getLogger(__name__)
+
+DEFAULT_FALLBACK = "Sorry, I didn't catch that. Could you say it again?"
+TECHNICAL_TROUBLE = "Sorry, we are having technical trouble. Please call again later. Goodbye."
+BREVITY = "You are on a phone call. Reply in one or two short sentences, plain words, no lists."
+
+
+@dataclass
+class TurnTuning:
+    """Turn-taking knobs; the defaults are the measured low-latency set (see bench/)."""
+
+    vad_start_secs: float = 0.25  # speech shorter than this ("mm") does not interrupt the bot
+    vad_stop_secs: float = 0.2
+    vad_confidence: float = 0.7
+    speech_timeout_secs: float = 0.25  # turn-end wait after the VAD stop (Whisper runs meanwhile)
+    stt_trailing_silence_secs: float = 0.2
+
+
+@dataclass
+class CallControl:
+    """Provider actions for a live call; transports fill in what they support."""
+
+    hang_up: Callable[[], Awaitable[None]] | None = None
+    transfer: Callable[[str], Awaitable[None]] | None = None
+
+
+@dataclass
+class CallInfo:
+    transport: str
+    external_id: str = ""
+    from_number: str = ""
+    to_number: str = ""
+    direction: str = "inbound"
+
+
+def system_instruction(config: BotConfig) -> str:
+    prompt = (config.system_prompt or f"You are the phone assistant of {config.company_name}.").strip()
+    return f"{prompt}\n{BREVITY}"
+
+
+@dataclass
+class LiveCall:
+    config: BotConfig
+    info: CallInfo
+    worker: PipelineWorker
+    context: LLMContext
+    recorder: CallRecorder
+    state: CallState
+    control: CallControl
+    llm: FallbackLLMService
+    user_aggregator: object
+    scenario: ScenarioProcessor | None = None
+    started_at: object = field(default_factory=timezone.now)
+    record: object = None
+    saved_call: object = None
+    stored_attempted: bool = False
+
+    async def greet(self) -> None:
+        if self.config.greeting:
+            await self.worker.queue_frame(TTSSpeakFrame(self.config.greeting))
+
+    def caller_hung_up(self) -> None:
+        """The transport saw the caller leave: nothing the bot decides later changes the reason."""
+        if not self.state.ending:
+            self.state.ending = True
+            self.state.end_reason = "caller_hangup"
+            self.state.caller_left = True
+
+    async def run(self, *, store: bool = True):
+        """Run the call to its end, then store it (once) and hang up the provider leg if the bot ended it."""
+        runner = WorkerRunner(handle_sigint=False)
+        await runner.add_workers(self.worker)
+        try:
+            await runner.run()
+        except Exception:  # noqa: BLE001 - the record is kept whatever happened
+            logger.exception("call pipeline failed")
+            self.state.end_reason, self.state.status = "error", "failed"
+        if self.state.ending and self.control.hang_up and not self.state.caller_left and self.state.end_reason != "transfer":
+            try:
+                await self.control.hang_up()
+            except Exception:  # noqa: BLE001
+                logger.exception("provider hang-up failed")
+        self.record = self.recorder.to_record(
+            config=self.config, transport=self.info.transport, started_at=self.started_at,
+            ended_at=timezone.now(), end_reason=self.state.end_reason, status=self.state.status,
+            external_id=self.info.external_id, from_number=self.info.from_number,
+            to_number=self.info.to_number, direction=self.info.direction,
+        )
+        self.record.metrics.update({"caller_turns": self.state.caller_turns, "llm_failures": self.llm.failures,
+                                    "transferred_to": self.state.transferred_to, "notes": self.state.notes})
+        if self.scenario is not None:
+            self.record.scenario, self.record.collected_fields = self.scenario.engine.record_fields()
+            self.record.metrics["scenario_engine"] = self.scenario.engine.summary()
+        if store:
+            self.stored_attempted = True
+            self.saved_call = await in_db_thread(save_call_record, self.record)
+        return self.saved_call
+
+
+def build_call(
+    config: BotConfig,
+    transport,
+    info: CallInfo,
+    *,
+    control: CallControl | None = None,
+    tuning: TurnTuning | None = None,
+    retrieve: Callable[[str], list[str]] | None = None,
+    llm_base_url: str | None = None,
+    record_audio: bool = True,
+    extra_observers: list | None = None,
+    greet_on_start: bool = True,
+) -> LiveCall:
+    """The pipeline for one call (models come from the process registry; nothing is loaded here)."""
+    tuning = tuning or TurnTuning()
+    control = control or CallControl()
+    state = CallState()
+
+    stt = SharedWhisperSTTService(model_name=config.stt_model, trailing_silence_secs=tuning.stt_trailing_silence_secs)
+    worker_ref: list = []
+
+    async def stt_failed(exc):  # say sorry and end; the record is kept
+        if not state.ending:
+            state.ending, state.end_reason, state.status = True, "error", "failed"
+            state.notes.append(f"stt failed: {exc}")
+            await worker_ref[0].queue_frames([TTSSpeakFrame(TECHNICAL_TROUBLE), EndWorkerFrame(reason="stt failed")])
+
+    async def tts_failed(exc):  # nothing can be said any more: end
+        if not state.ending:
+            state.ending, state.end_reason, state.status = True, "error", "failed"
+            state.notes.append(f"tts failed: {exc}")
+            await worker_ref[0].queue_frame(EndWorkerFrame(reason="tts failed"))
+
+    stt.on_failure = stt_failed
+    vad = SharedSileroVADAnalyzer(params=VADParams(
+        confidence=tuning.vad_confidence, start_secs=tuning.vad_start_secs, stop_secs=tuning.vad_stop_secs))
+    context = LLMContext()
+    aggregators = LLMContextAggregatorPair(
+        context,
+        user_params=LLMUserAggregatorParams(
+            vad_analyzer=vad,
+            user_turn_strategies=UserTurnStrategies(
+                start=[VADUserTurnStartStrategy(), TranscriptionUserTurnStartStrategy()],
+                stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=tuning.speech_timeout_secs)],
+            ),
+            user_turn_stop_timeout=5.0,  # safety net only: a slow transcript must not split the turn
+            user_idle_timeout=config.silence_timeout_sec,
+        ),
+        assistant_params=LLMAssistantAggregatorParams(),
+    )
+    llm = FallbackLLMService(
+        fallback_phrase=config.fallback_phrase or DEFAULT_FALLBACK,
+        base_url=llm_base_url or llm_endpoint.base_url(),
+        api_key="local",
+        settings=FallbackLLMService.Settings(
+            model=config.llm_model or llm_endpoint.default_model(),
+            system_instruction=system_instruction(config),
+            temperature=config.temperature,
+            max_tokens=min(config.max_tokens, 120),
+        ),
+    )
+    tts = SharedPiperTTSService(voice=config.voice, on_failure=tts_failed)
+
+    async def scenario_ended(reply):  # the engine ended the call (goodbye, transfer, turn limit, silence)
+        state.ending, state.end_reason = True, reply.end_reason or "bot_hangup"
+        if reply.end_reason == "transfer" and reply.transfer_to:
+            state.transferred_to, state.status = reply.transfer_to, "transferred"
+            if control.transfer is not None:
+                try:
+                    await control.transfer(reply.transfer_to)
+                except Exception:  # noqa: BLE001 - the call still ends politely
+                    logger.exception(f"transfer to {reply.transfer_to} failed")
+                    state.status = "completed"
+                    state.notes.append("transfer failed")
+
+    # Bots with scenarios: the scenario engine sits between the user aggregator and the
+    # LLM, speaks scripted steps itself (no LLM wait) and owns the conversation rules
+    # (goodbye, transfer, max_turns, silence, knowledge). Without: CallGuard and KnowledgeInjector.
+    processors = [transport.input(), stt, aggregators.user()]
+    scenario = None
+    if config.scenarios:
+        scenario = ScenarioProcessor(config, on_end=scenario_ended, retrieve=retrieve)
+        processors.append(scenario)
+    else:
+        processors.append(CallGuard(state=state, max_turns=config.max_turns, transfer_number=config.transfer_number,
+                                    transfer=control.transfer))
+        retrieve = retrieve or (default_retriever(config) if config.use_knowledge else None)
+        if retrieve is not None:
+            processors.append(KnowledgeInjector(retrieve=retrieve))
+    processors += [llm, tts, transport.output(), aggregators.assistant()]
+
+    recorder = CallRecorder(input=transport.input(), stt=stt, llm=llm, tts=tts, output=transport.output(),
+                            record_audio=record_audio)
+    worker = PipelineWorker(
+        Pipeline(processors),
+        params=PipelineParams(audio_in_sample_rate=16000, audio_out_sample_rate=16000, enable_metrics=False),
+        observers=[recorder, *(extra_observers or [])],
+        idle_timeout_secs=None,
+        enable_rtvi=False,
+        enable_turn_tracking=False,
+    )
+    worker_ref.append(worker)
+
+    if greet_on_start:  # transports whose caller may not be listening yet call LiveCall.greet() themselves
+        @worker.event_handler("on_pipeline_started")
+        async def _greet(_worker, _frame):
+            if config.greeting:
+                await worker.queue_frame(TTSSpeakFrame(config.greeting))
+
+    @aggregators.user().event_handler("on_user_turn_idle")
+    async def _silence(_aggregator):
+        if state.ending:
+            return
+        if scenario is not None:  # the engine re-prompts with the question it is waiting on
+            await scenario.on_silence()
+            return
+        state.silence_prompts += 1
+        if state.silence_prompts == 1:
+            await worker.queue_frame(TTSSpeakFrame(SILENCE_REPROMPT))
+        else:
+            state.ending = True
+            state.end_reason = "silence"
+            await worker.queue_frames([TTSSpeakFrame(SILENCE_FAREWELL), EndWorkerFrame(reason="silence")])
+
+    @aggregators.user().event_handler("on_user_turn_started")
+    async def _caller_spoke(_aggregator, *args):
+        state.silence_prompts = 0
+
+    return LiveCall(config=config, info=info, worker=worker, context=context, recorder=recorder,
+                    state=state, control=control, llm=llm, user_aggregator=aggregators.user(), scenario=scenario)

@@ -1,0 +1,145 @@
+"""Pipecat services that borrow the process-wide models instead of loading their own."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import AsyncGenerator
+
+import numpy as np
+from loguru import logger
+from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams
+from pipecat.frames.frames import ErrorFrame, Frame, LLMTextFrame, TranscriptionFrame
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.frame_processor import FrameDirection
+from pipecat.services.ollama.llm import OLLamaLLMService
+from pipecat.services.piper.tts import PiperTTSService
+from pipecat.services.stt_service import STTService
+from pipecat.services.tts_service import TTSService
+from pipecat.services.whisper.stt import WhisperSTTService
+from pipecat.utils.time import time_now_iso8601
+
+from pipelines.live.text_chunks import FirstClauseTextAggregator
+from pipelines.model_registry import registry
+
+
+class SharedWhisperSTTService(WhisperSTTService):
+    """faster-whisper from the registry, tuned for latency, with honest finalisation.
+
+    ``SegmentedSTTService`` marks every transcript final, so a pause longer than
+    the VAD stop time releases the turn with half an utterance. Here a
+    transcript is final only when the caller is quiet and no segment is queued.
+    """
+
+    def __init__(self, *, model_name: str = "", on_failure=None, **kwargs):
+        self._registry_model_name = model_name
+        self.on_failure = on_failure  # async callable(exc): the call ends politely
+        kwargs.setdefault("trailing_silence_secs", 0.2)
+        super().__init__(settings=WhisperSTTService.Settings(model=model_name or "tiny.en"), **kwargs)
+
+    def _load(self):
+        self._model = registry.whisper(self._registry_model_name)
+
+    async def push_frame(self, frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM):
+        # Skip SegmentedSTTService.push_frame, which marks every transcript final.
+        await STTService.push_frame(self, frame, direction)
+
+    async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame, None]:
+        if not self._model:
+            yield ErrorFrame("Whisper model not available")
+            return
+        await self.start_processing_metrics()
+        audio_float = np.frombuffer(audio, dtype=np.int16).astype(np.float32) / 32768.0
+        language = self._settings.language
+        model = self._model
+
+        def transcribe():
+            segments, _ = model.transcribe(
+                audio_float, language=language if model.model.is_multilingual else None,
+                beam_size=1, without_timestamps=True, vad_filter=False, condition_on_previous_text=False,
+            )
+            return list(segments)
+
+        try:
+            segments = await asyncio.to_thread(transcribe)
+        except Exception as exc:  # noqa: BLE001 - logged; the call ends politely, its record is kept
+            logger.exception("transcription failed")
+            await self.stop_processing_metrics()
+            if self.on_failure is not None:
+                await self.on_failure(exc)
+            return
+        threshold = self._settings.no_speech_prob
+        text = " ".join(s.text.strip() for s in segments if s.no_speech_prob < threshold).strip()
+        await self.stop_processing_metrics()
+        if text:
+            frame = TranscriptionFrame(text, self._user_id, time_now_iso8601(), language)
+            # Final only when the caller is quiet and nothing else waits to be transcribed.
+            frame.finalized = not self._user_speaking and self._segment_queue.empty()
+            logger.debug(f"Transcription: [{text}] finalized={frame.finalized}")
+            yield frame
+
+
+class SharedPiperTTSService(PiperTTSService):
+    """Piper with the registry's loaded voice (the parent would load the .onnx per call)."""
+
+    def __init__(self, *, voice: str = "", on_failure=None, **kwargs):
+        self.on_failure = on_failure  # async callable(exc): the call ends (nothing can be said)
+        TTSService.__init__(
+            self, push_start_frame=True, push_stop_frames=True,
+            settings=PiperTTSService.Settings(model=None, voice=voice or "default", language=None), **kwargs,
+        )
+        self._voice = registry.piper(voice)
+        self._text_aggregator = FirstClauseTextAggregator()
+
+    async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame, None]:
+        failed = None
+        async for frame in super().run_tts(text, context_id):
+            if isinstance(frame, ErrorFrame) and "no audio" not in str(frame.error):
+                failed = frame.error
+            yield frame
+        if failed is not None and self.on_failure is not None:
+            logger.error(f"TTS failed: {failed}")
+            await self.on_failure(RuntimeError(failed))
+
+
+class SharedSileroVADAnalyzer(SileroVADAnalyzer):
+    """Silero with the registry's ONNX session; the recurrent state stays per call."""
+
+    def __init__(self, *, sample_rate: int | None = None, params: VADParams | None = None):
+        VADAnalyzer.__init__(self, sample_rate=sample_rate, params=params)
+        model = SileroOnnxModel.__new__(SileroOnnxModel)
+        model.session = registry.silero_session()
+        model.reset_states()
+        model.sample_rates = [8000, 16000]
+        self._model = model
+        self._windows_since_reset = 0
+        self._low_confidence_windows = 0
+
+
+class FallbackLLMService(OLLamaLLMService):
+    """The OpenAI-compatible LLM; on an error or timeout it says the fallback phrase instead.
+
+    The error is logged and not pushed as an ErrorFrame, so the service stays
+    usable and the call goes on with the next turn.
+    """
+
+    def __init__(self, *, fallback_phrase: str, first_token_timeout: float = 4.0, **kwargs):
+        super().__init__(**kwargs)
+        self._fallback_phrase = fallback_phrase
+        self._first_token_timeout = first_token_timeout
+        self.failures = 0
+
+    async def _process_context(self, context: LLMContext):
+        self._spoke = False
+        try:
+            await super()._process_context(context)
+        except Exception as exc:  # noqa: BLE001
+            self.failures += 1
+            logger.error(f"LLM failed ({type(exc).__name__}: {exc}); speaking the fallback phrase")
+            if not self._spoke:
+                await self.push_frame(LLMTextFrame(self._fallback_phrase))
+
+    async def push_frame(self, frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM):
+        if isinstance(frame, LLMTextFrame):
+            self._spoke = True
+        await super().push_frame(frame, direction)

@@ -1,0 +1,127 @@
+"""A Twilio Media Streams client that plays a caller: for tests and benchmarks.
+
+It speaks Twilio's protocol to the runner (connected, start, media, stop),
+plays WAV files as 8 kHz mu-law in real time and listens to the bot: the audio
+it sends back (played out at real-time pace on the caller's side), marks and
+clears. ``v2v`` per turn is the end of the caller's speech (from the WAV) to
+the first non-silent bot audio that arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import audioop
+import base64
+import json
+import time
+import uuid
+
+import numpy as np
+import websockets
+
+from pipelines.live.sim_transport import read_wav_16k, speech_end_sample
+
+
+class TwilioCaller:
+    def __init__(self, url: str, *, to: str, from_: str = "+12125550199", call_sid: str | None = None):
+        self.url = url
+        self.to, self.from_ = to, from_
+        self.call_sid = call_sid or f"CA{uuid.uuid4().hex}"
+        self.stream_sid = f"MZ{uuid.uuid4().hex}"
+        self.ws = None
+        self.bot_audio = bytearray()  # 8 kHz PCM of everything the bot sent
+        self.loud_arrivals: list[float] = []  # monotonic times of non-silent bot media
+        self.clears: list[float] = []
+        self.marks: list[str] = []
+        self.play_until = 0.0  # when the bot's audio received so far has finished playing
+        self.closed_by_server = asyncio.Event()
+        self.speech_ends: list[float] = []
+        self._reader = None
+
+    async def connect(self):
+        self.ws = await websockets.connect(self.url, max_size=None)
+        await self.ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+        await self.ws.send(json.dumps({
+            "event": "start", "sequenceNumber": "1", "streamSid": self.stream_sid,
+            "start": {"streamSid": self.stream_sid, "callSid": self.call_sid, "accountSid": "ACtest",
+                      "tracks": ["inbound"], "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                      "customParameters": {"to": self.to, "from": self.from_}},
+        }))
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self):
+        try:
+            async for raw in self.ws:
+                message = json.loads(raw)
+                event = message.get("event")
+                now = time.monotonic()
+                if event == "media":
+                    pcm = audioop.ulaw2lin(base64.b64decode(message["media"]["payload"]), 2)
+                    self.bot_audio.extend(pcm)
+                    self.play_until = max(self.play_until, now) + len(pcm) / 2 / 8000
+                    if np.abs(np.frombuffer(pcm, dtype=np.int16)).max(initial=0) > 300:
+                        self.loud_arrivals.append(now)
+                elif event == "clear":
+                    self.clears.append(now)
+                    self.play_until = now
+                elif event == "mark":
+                    self.marks.append(message.get("mark", {}).get("name", ""))
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.closed_by_server.set()
+
+    async def _send_pcm8(self, pcm8: bytes, clock: list[float]):
+        for i in range(0, len(pcm8), 320):
+            chunk = pcm8[i:i + 320].ljust(320, b"\0")
+            payload = base64.b64encode(audioop.lin2ulaw(chunk, 2)).decode()
+            try:
+                await self.ws.send(json.dumps({"event": "media", "streamSid": self.stream_sid,
+                                               "media": {"track": "inbound", "payload": payload}}))
+            except websockets.ConnectionClosed:
+                return
+            clock[0] += 0.02
+            await asyncio.sleep(max(0.0, clock[0] - time.monotonic()))
+
+    async def silence(self, seconds: float):
+        await self._send_pcm8(bytes(int(seconds * 8000) * 2), [time.monotonic()])
+
+    async def say(self, wav_path: str, *, after_speech_silence: bool = True) -> float:
+        """Play the WAV's speech in real time; returns the monotonic time the speech ended."""
+        samples = read_wav_16k(wav_path)
+        end = speech_end_sample(samples)
+        pcm8 = audioop.ratecv(samples.tobytes(), 2, 1, 16000, 8000, None)[0]
+        clock = [time.monotonic()]
+        await self._send_pcm8(pcm8[: end], clock)  # 16 kHz samples -> 8 kHz bytes: same index
+        ended = time.monotonic()
+        self.speech_ends.append(ended)
+        if after_speech_silence:
+            await self._send_pcm8(pcm8[end:], clock)
+        return ended
+
+    def first_bot_audio_after(self, t: float) -> float | None:
+        return next((a for a in self.loud_arrivals if a >= t), None)
+
+    async def wait_bot_done(self, *, since: float | None = None, gap: float = 0.8, timeout: float = 45.0) -> bool:
+        """Send silence until the bot has spoken (after ``since``) and its audio has played out plus ``gap``."""
+        since = since if since is not None else 0.0
+        deadline = time.monotonic() + timeout
+        clock = [time.monotonic()]
+        while time.monotonic() < deadline and not self.closed_by_server.is_set():
+            spoke = self.first_bot_audio_after(since) is not None
+            if spoke and time.monotonic() > self.play_until + gap:
+                return True
+            await self._send_pcm8(bytes(320), clock)
+        return False
+
+    async def hang_up(self):
+        if not self.closed_by_server.is_set():
+            try:
+                await self.ws.send(json.dumps({"event": "stop", "streamSid": self.stream_sid,
+                                               "stop": {"callSid": self.call_sid}}))
+                await self.ws.close()
+            except websockets.ConnectionClosed:
+                pass
+        if self._reader:
+            await asyncio.wait_for(self._reader, 5)

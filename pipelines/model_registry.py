@@ -1,0 +1,99 @@
+"""Local models loaded once per process and shared by every call.
+
+A call never loads a model: the runner (or ``simulate_call``) calls
+``registry.preload()`` at start-up and each call's services borrow the loaded
+objects. Whisper (CTranslate2) and Piper (onnxruntime) are safe to call from
+several threads; Silero shares only its ONNX session, each call keeps its own
+recurrent state (see ``pipelines.live.services.SharedSileroVADAnalyzer``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+# Whisper, Piper and the LLM share 2 cores: threads that spin while waiting steal
+# the cores the others need, so every pool here sleeps instead of spinning.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from voicebot import local_models  # noqa: E402
+
+WHISPER_THREADS = int(os.environ.get("VOICEBOT_WHISPER_THREADS", "2"))
+
+
+def _quiet_session(model_path: str, *, threads: int):
+    """An onnxruntime CPU session whose idle threads sleep (no spinning)."""
+    import onnxruntime
+
+    opts = onnxruntime.SessionOptions()
+    opts.inter_op_num_threads = 1
+    opts.intra_op_num_threads = threads
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(model_path, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+class ModelRegistry:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._whisper: dict[str, object] = {}
+        self._piper: dict[str, object] = {}
+        self._silero = None
+        self.loads = 0  # how many models this process has loaded (tests check calls load none)
+
+    def whisper(self, name: str = ""):
+        path = local_models.whisper_model(name)
+        with self._lock:
+            if path not in self._whisper:
+                from faster_whisper import WhisperModel
+
+                self._whisper[path] = WhisperModel(
+                    path, device="cpu", compute_type="int8", cpu_threads=WHISPER_THREADS, num_workers=2
+                )
+                self.loads += 1
+            return self._whisper[path]
+
+    def piper(self, voice: str = ""):
+        path = str(local_models.piper_voice(voice))
+        with self._lock:
+            if path not in self._piper:
+                from piper import PiperVoice
+
+                voice = PiperVoice.load(Path(path))
+                voice.session = _quiet_session(path, threads=2)
+                self._piper[path] = voice
+                self.loads += 1
+            return self._piper[path]
+
+    def silero_session(self):
+        with self._lock:
+            if self._silero is None:
+                from importlib import resources
+
+                import onnxruntime
+
+                opts = onnxruntime.SessionOptions()
+                opts.inter_op_num_threads = 1
+                opts.intra_op_num_threads = 1
+                model = str(resources.files("pipecat.audio.vad.data").joinpath("silero_vad.onnx"))
+                self._silero = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"], sess_options=opts)
+                self.loads += 1
+            return self._silero
+
+    def preload(self, stt_models=("",), voices=("",)) -> None:
+        """Load the default (and named) models now, and warm them up once."""
+        import numpy as np
+
+        self.silero_session()
+        for name in stt_models:
+            model = self.whisper(name)
+            segments, _ = model.transcribe(np.zeros(8000, dtype=np.float32), beam_size=1, without_timestamps=True)
+            list(segments)
+        for voice in voices:
+            for _ in self.piper(voice).synthesize("Hello."):
+                pass
+
+
+registry = ModelRegistry()

@@ -1,0 +1,7 @@
+from django.urls import path
+
+from pipelines import chat_views
+
+urlpatterns = [
+    path("<int:pk>/", chat_views.try_bot, name="try_bot"),
+]

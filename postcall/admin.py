@@ -1,0 +1,286 @@
+"""Admin of the post-call data, and the call pages extended with it.
+
+The call list gains outcome and lead filters and columns, and the call page a
+panel with summary, outcome and lead beside the transcript: ``CallAdmin`` from
+voicebot is extended here (re-registered), so voicebot never imports postcall.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django import forms
+from django.contrib import admin, messages
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.html import format_html
+
+from postcall import webhooks
+from postcall.charts import hours_bar_chart
+from postcall.models import (
+    SUBSCRIBABLE_EVENTS, CallOutcome, Event, Lead, LeadScoringRules, Report, ReportSchedule, WebhookAttempt, WebhookDelivery,
+    WebhookEndpoint,
+)
+from voicebot.admin import CallAdmin
+from voicebot.admin_scoping import CompanyScopedAdmin
+from voicebot.models import Call
+
+# --- Webhooks --------------------------------------------------------------------------------
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(max_length=500, assume_scheme="https",
+                         help_text="Where events are POSTed (https://...). Checked when saved.")
+    events = forms.MultipleChoiceField(choices=SUBSCRIBABLE_EVENTS, widget=forms.CheckboxSelectMultiple,
+                                       initial=[Event.CALL_ENDED, Event.LEAD_CAPTURED])
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ("company", "url", "events", "secret", "active", "description")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.instance.pk:
+            self.fields["secret"].initial = "whsec_" + secrets.token_urlsafe(24)
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    fields = ("number", "attempted_at", "response_code", "error", "duration_ms", "replay")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(CompanyScopedAdmin):
+    form = WebhookEndpointForm
+    list_display = ("url", "company", "event_list", "active", "delivered", "failing")
+    list_filter = ("company", "active")
+    search_fields = ("url", "description")
+    actions = ["send_test_event"]
+
+    @admin.action(description="Send a test event (a signed ping) to the selected endpoints", permissions=["view"])
+    def send_test_event(self, request, queryset):
+        for endpoint in queryset:
+            webhooks.send_test_event(endpoint)
+        messages.success(request, f"Queued a test event for {queryset.count()} endpoint(s); see Webhook deliveries.")
+
+    @admin.display(description="events")
+    def event_list(self, obj):
+        return ", ".join(obj.events)
+
+    @admin.display(description="delivered")
+    def delivered(self, obj):
+        return obj.deliveries.filter(status=WebhookDelivery.Status.DELIVERED).count()
+
+    @admin.display(description="retrying or failed")
+    def failing(self, obj):
+        return obj.deliveries.filter(status__in=[WebhookDelivery.Status.RETRYING,
+                                                 WebhookDelivery.Status.FAILED]).count()
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(CompanyScopedAdmin):
+    list_display = ("created_at", "event", "endpoint", "status", "attempts", "last_response_code", "next_attempt_at",
+                    "delivered_at")
+    list_filter = ("status", "event", "endpoint__company", "created_at")
+    search_fields = ("id", "event_key", "endpoint__url")
+    list_select_related = ("endpoint",)
+    readonly_fields = ("id", "endpoint", "event", "event_key", "status", "attempts", "last_response_code",
+                       "last_error", "next_attempt_at", "delivered_at", "created_at", "payload")
+    inlines = [WebhookAttemptInline]
+    actions = ["replay_deliveries"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser  # the delivery log is the record of what was sent
+
+    @admin.action(description="Replay selected deliveries (send again now, same id)",
+                  permissions=["view"])
+    def replay_deliveries(self, request, queryset):
+        count = 0
+        for delivery in queryset:
+            webhooks.replay(delivery)
+            count += 1
+        messages.success(request, f"Queued {count} delivery(ies) to be sent again.")
+
+
+# --- Outcomes, leads, scoring ----------------------------------------------------------------
+
+
+@admin.register(CallOutcome)
+class CallOutcomeAdmin(CompanyScopedAdmin):
+    list_display = ("call", "company", "result", "intent", "summary_source", "processed_at")
+    list_filter = ("company", "result", "intent", "summary_source")
+    search_fields = ("summary", "intent")
+    readonly_fields = ("call", "company", "result", "intent", "intent_source", "summary", "summary_source", "fields",
+                       "booking", "processed_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Lead)
+class LeadAdmin(CompanyScopedAdmin):
+    list_display = ("created_at", "company", "bot", "name", "phone", "email", "score", "tier", "call_link")
+    list_filter = ("company", "bot", "tier", "created_at")
+    search_fields = ("name", "phone", "email")
+    list_select_related = ("company", "bot")
+    readonly_fields = ("call", "company", "bot", "name", "phone", "email", "contact_sources", "score", "tier",
+                       "score_reasons", "created_at")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="call")
+    def call_link(self, obj):
+        return format_html('<a href="{}">call {}</a>', reverse("admin:voicebot_call_change", args=[obj.call_id]),
+                           obj.call_id)
+
+
+@admin.register(LeadScoringRules)
+class LeadScoringRulesAdmin(CompanyScopedAdmin):
+    list_display = ("bot", "hot_threshold", "warm_threshold")
+    list_filter = ("bot__company",)
+
+
+# --- Reports -----------------------------------------------------------------------------------
+
+
+@admin.register(ReportSchedule)
+class ReportScheduleAdmin(CompanyScopedAdmin):
+    list_display = ("company", "period", "hour", "weekday", "active", "timezone")
+    list_filter = ("company", "period", "active")
+
+    @admin.display(description="time zone")
+    def timezone(self, obj):
+        return obj.company.timezone
+
+
+@admin.register(Report)
+class ReportAdmin(CompanyScopedAdmin):
+    list_display = ("period_start", "company", "period", "calls", "answered", "emailed_at")
+    list_filter = ("company", "period")
+    readonly_fields = ("company", "period", "period_start", "period_end", "overview", "emailed_at", "emailed_to",
+                       "created_at", "data")
+    fields = readonly_fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="calls")
+    def calls(self, obj):
+        return obj.data.get("calls")
+
+    @admin.display(description="answered")
+    def answered(self, obj):
+        return obj.data.get("answered")
+
+    @admin.display(description="report")
+    def overview(self, obj):
+        return render_to_string("admin/postcall/report_overview.html",
+                                {"data": obj.data, "chart": hours_bar_chart(obj.data.get("calls_by_hour", []))})
+
+
+# --- The call pages ------------------------------------------------------------------------------
+
+
+class OutcomeFilter(admin.SimpleListFilter):
+    title = "outcome"
+    parameter_name = "outcome"
+
+    def lookups(self, request, model_admin):
+        return [*CallOutcome.Result.choices, ("none", "Not processed yet")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "none":
+            return queryset.filter(outcome__isnull=True)
+        if self.value():
+            return queryset.filter(outcome__result=self.value())
+        return queryset
+
+
+class LeadScoreFilter(admin.SimpleListFilter):
+    title = "lead score"
+    parameter_name = "lead"
+
+    def lookups(self, request, model_admin):
+        return [*Lead.Tier.choices, ("none", "No lead")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "none":
+            return queryset.filter(lead__isnull=True)
+        if self.value():
+            return queryset.filter(lead__tier=self.value())
+        return queryset
+
+
+class PostcallCallAdmin(CallAdmin):
+    """voicebot's CallAdmin plus outcome and lead: filters, columns, a panel beside the transcript."""
+
+    def get_list_display(self, request):
+        return (*super().get_list_display(request), "outcome_display", "lead_display")
+
+    def get_list_filter(self, request):
+        return [*super().get_list_filter(request), OutcomeFilter, LeadScoreFilter]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("outcome", "lead")
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), "postcall_panel")
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets, placed = [], False
+        for name, options in super().get_fieldsets(request, obj):
+            fields = list(options.get("fields", ()))
+            if "conversation" in fields:  # the panel sits beside the transcript, on one row
+                fields[fields.index("conversation")] = ("postcall_panel", "conversation")
+                placed = True
+            fieldsets.append((name, {**options, "fields": fields}))
+        if not placed:
+            fieldsets.insert(1, ("After the call", {"fields": ["postcall_panel"]}))
+        return fieldsets
+
+    @admin.display(description="outcome", ordering="outcome__result")
+    def outcome_display(self, obj):
+        outcome = getattr(obj, "outcome", None)
+        return outcome.get_result_display() if outcome else "-"
+
+    @admin.display(description="lead", ordering="lead__score")
+    def lead_display(self, obj):
+        lead = getattr(obj, "lead", None)
+        return f"{lead.get_tier_display()} ({lead.score})" if lead else "-"
+
+    @admin.display(description="after the call")
+    def postcall_panel(self, obj):
+        outcome = CallOutcome.objects.filter(call=obj).first()
+        lead = Lead.objects.filter(call=obj).first()
+        deliveries = WebhookDelivery.objects.filter(event_key=f"call:{obj.pk}", endpoint__company=obj.company_id)
+        return render_to_string("admin/postcall/call_panel.html",
+                                {"outcome": outcome, "lead": lead, "analytics": obj.analytics,
+                                 "deliveries": deliveries.select_related("endpoint")})
+
+
+if admin.site.is_registered(Call):
+    admin.site.unregister(Call)
+admin.site.register(Call, PostcallCallAdmin)

@@ -1,0 +1,190 @@
+"""Fixtures for live-call tests: models loaded once per session, a bot with a short prompt."""
+
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+@pytest.fixture(scope="session")
+def loaded_models():
+    """The process registry with Whisper, Piper and Silero loaded (once per session)."""
+    from pipelines.model_registry import registry
+
+    registry.preload()
+    return registry
+
+
+@pytest.fixture
+def desk_bot(company_a):
+    from voicebot.models import Bot
+
+    return Bot.objects.create(
+        company=company_a, name="Alpha dental desk", slug="alpha-dental",
+        greeting="Hello, Alpha Dental, how can I help?",
+        system_prompt="You are the receptionist of Alpha Dental. Open 8am to 6pm, Monday to Friday.",
+        fallback_phrase="Sorry, I am having trouble right now. Please say that again.",
+        transfer_number="+4930999999", silence_timeout_sec=4.0, max_turns=5,
+    )
+
+
+def audio(name: str) -> str:
+    return str(DATA / name)
+
+
+# --- The runner on a free port, in this process (shares the loaded models) ------------
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def runner(llm_server, loaded_models):
+    """``create_app()`` under uvicorn in a thread; yields (base http url, hub)."""
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from pipelines.live.runner import CallHub, create_app
+
+    hub = CallHub()
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(hub, preload=False, spool_replay_secs=0.5),
+                                           host="127.0.0.1", port=port, log_level="warning", ws="websockets"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("runner did not start")
+        time.sleep(0.1)
+    yield base, hub
+    server.should_exit = True
+    thread.join(10)
+
+
+class FakeTwilio:
+    """Twilio's REST API at the HTTP boundary: records call updates (hang-up, transfer)."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import parse_qs
+
+        self.requests: list[tuple[str, dict]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length", 0))).decode()
+                fake.requests.append((self.path, {k: v[0] for k, v in parse_qs(body).items()}))
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"status": "ok"}')
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def fake_twilio(settings):
+    fake = FakeTwilio()
+    settings.TWILIO_API_BASE_URL = fake.url
+    settings.TWILIO_ACCOUNT_SID = "ACtest"
+    settings.TWILIO_AUTH_TOKEN = "secret"
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def desk_number(desk_bot):
+    from voicebot.models import PhoneNumber
+
+    return PhoneNumber.objects.create(company=desk_bot.company, bot=desk_bot, number="+4930555000")
+
+
+def wait_for_call(external_id: str, timeout: float = 20.0):
+    """The stored Call for a provider call id, once the runner has stored it."""
+    import time
+
+    from voicebot.models import Call
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        call = Call.objects.filter(external_id=external_id).first()
+        if call is not None:
+            return call
+        time.sleep(0.2)
+    raise AssertionError(f"no Call {external_id} stored within {timeout}s")
+
+
+class LLMProxy:
+    """A pass-through to the real LLM server that can be made to die (connections reset)."""
+
+    def __init__(self, upstream: str):
+        import socket
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        import httpx
+
+        self.dead = False
+        self.requests = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                proxy.requests += 1
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                if proxy.dead:
+                    self.connection.shutdown(socket.SHUT_RDWR)  # the LLM process is gone
+                    return
+                with httpx.stream("POST", upstream.rstrip("/") + self.path.removeprefix("/v1"), content=body,
+                                  headers={"content-type": "application/json"}, timeout=30) as response:
+                    self.send_response(response.status_code)
+                    self.send_header("content-type", response.headers.get("content-type", "application/json"))
+                    self.end_headers()
+                    for chunk in response.iter_raw():
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def llm_proxy(llm_server, runner):
+    proxy = LLMProxy(llm_server)
+    _base, hub = runner
+    hub.llm_base_url = proxy.url
+    yield proxy
+    hub.llm_base_url = None
+    proxy.close()

@@ -1,0 +1,92 @@
+"""`make demo` runs every process in the foreground and stops them all on SIGINT."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import httpx
+import psutil
+import pytest
+from django.conf import settings
+
+from voicebot import embedded_db
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def demo_env(tmp_path):
+    data_dir = tmp_path / "data"
+    env = {
+        **os.environ,
+        "VOICEBOT_DATA_DIR": str(data_dir),
+        "OLLAMA_BASE_URL": "http://127.0.0.1:9/v1",  # nothing answers: the bundled LLM starts
+        "VOICEBOT_LLM_EMBEDDED_PORT": str(free_port()),
+        "CELERY_TASK_DEFAULT_QUEUE": f"demo-test-{uuid.uuid4().hex[:6]}",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("DATABASE_URL", None)
+    env.pop("VOICEBOT_LLM_BASE_URL", None)
+    yield env
+    embedded_db.stop(data_dir / "postgres")
+
+
+def test_demo_serves_admin_with_demo_data_and_stops_everything_on_sigint(demo_env):
+    web, runner = free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "demo", "--web-port", str(web), "--runner-port", str(runner)],
+        cwd=settings.BASE_DIR, env=demo_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    output = []
+    try:
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            output.append(line)
+            if "Voicebot is running" in line:
+                break
+        text = "".join(output)
+        assert "Voicebot is running" in text, text[-3000:]
+        # Keep draining the output so the children never block on a full pipe.
+        import threading
+
+        threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True).start()
+
+        children = psutil.Process(proc.pid).children(recursive=True)
+        names = " ".join(" ".join(c.cmdline()) for c in children)
+        assert "runserver" in names and "worker" in names and "beat" in names and "llama_cpp.server" in names
+
+        with httpx.Client(base_url=f"http://127.0.0.1:{web}", timeout=10) as http:
+            login = http.get("/admin/login/")
+            assert login.status_code == 200
+            csrf = http.cookies["csrftoken"]
+            response = http.post("/admin/login/?next=/admin/voicebot/bot/",
+                                 data={"username": "demo", "password": "demo-voicebot", "csrfmiddlewaretoken": csrf,
+                                       "next": "/admin/voicebot/bot/"}, follow_redirects=True)
+            assert response.status_code == 200 and "Receptionist" in response.text
+            health = http.get("/healthz").json()
+            assert health["checks"]["database"]["ok"] and health["checks"]["redis"]["ok"]
+        llm = httpx.get(f"http://127.0.0.1:{demo_env['VOICEBOT_LLM_EMBEDDED_PORT']}/v1/models", timeout=5)
+        assert llm.status_code == 200
+
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+        time.sleep(0.5)
+        assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+        assert "Stopped: llm, web" in "".join(output)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for child in psutil.Process().children(recursive=True):
+            if child.pid != proc.pid and "manage.py" in " ".join(child.cmdline()):
+                child.kill()

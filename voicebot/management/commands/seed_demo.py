@@ -1,0 +1,100 @@
+"""Seed a demo company, a receptionist bot with a booking scenario, a number and a staff login.
+
+Idempotent: running it again updates the same rows instead of adding more.
+"""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from voicebot.apps import STAFF_GROUP
+from voicebot.models import Bot, Company, PhoneNumber
+from voicebot.scenarios import validate_scenarios
+
+DEMO_USERNAME = "demo"
+DEMO_PASSWORD = "demo-voicebot"
+DEMO_NUMBER = "+15550100200"
+
+DEMO_SCENARIOS = [
+    {
+        "name": "booking",
+        "description": "Book an appointment: service, day, time and a phone number for the confirmation.",
+        "trigger_keywords": ["book", "appointment", "available", "reserve", "schedule"],
+        # Paraphrases reach the scenario by meaning (all-MiniLM-L6-v2 similarity), e.g.
+        # "can I get my nails done Friday?" without any keyword.
+        "example_phrases": [
+            "I'd like to get my nails done",
+            "could I get a haircut this week",
+            "do you have time for me on Saturday",
+            "can you fit me in tomorrow",
+        ],
+        "collect_fields": [
+            {"name": "service", "prompt": "Which service would you like?"},
+            {"name": "date", "prompt": "Which day?", "type": "date"},
+            {"name": "time", "prompt": "What time?", "type": "time"},
+            {"name": "phone", "prompt": "Your phone number for the confirmation?", "type": "phone",
+             "hint": "Please say the whole number with the area code, for example 212 555 0123."},
+        ],
+        "on_complete": "booking_created",
+        "confirm": True,
+    },
+    {
+        "name": "support",
+        "trigger_keywords": ["question", "price", "how much", "cost", "open"],
+        "use_knowledge_base": True,
+    },
+]
+
+
+class Command(BaseCommand):
+    help = "Create (or update) the demo company, bot, phone number and staff login."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        company, _ = Company.objects.update_or_create(
+            slug="elegant-beauty",
+            defaults={
+                "name": "Elegant Beauty Salon",
+                "timezone": "America/New_York",
+                "country": "US",
+                "default_language": "en",
+                "report_recipients": ["owner@elegant-beauty.example"],
+            },
+        )
+        bot, _ = Bot.objects.update_or_create(
+            slug="elegant-receptionist",
+            defaults={
+                "company": company,
+                "name": "Receptionist",
+                "active": True,
+                "greeting": "Hello! Elegant beauty salon. How can I help?",
+                "system_prompt": (
+                    "You are the receptionist of Elegant Beauty Salon. Answer in one or two short, "
+                    "friendly sentences. Offer to book an appointment when it helps."
+                ),
+                "scenarios": validate_scenarios(DEMO_SCENARIOS),
+                "fallback_phrase": "Sorry, I didn't catch that. Would you like to book, or do you have a question?",
+                "max_turns": 20,
+                "silence_timeout_sec": 10,
+                "use_knowledge": True,
+            },
+        )
+        PhoneNumber.objects.update_or_create(
+            number=DEMO_NUMBER,
+            defaults={"company": company, "bot": bot, "provider": PhoneNumber.Provider.TWILIO, "label": "Front desk"},
+        )
+        user, created = get_user_model().objects.get_or_create(
+            username=DEMO_USERNAME, defaults={"email": "demo@agency.example"}
+        )
+        user.is_staff = True
+        user.is_active = True
+        if created or not user.check_password(DEMO_PASSWORD):
+            user.set_password(DEMO_PASSWORD)
+        user.save()
+        user.groups.add(Group.objects.get(name=STAFF_GROUP))
+        company.staff.add(user)
+        self.stdout.write(
+            self.style.SUCCESS(f"Demo ready: company '{company.slug}', bot '{bot.slug}', number {DEMO_NUMBER}, "
+                               f"staff login {DEMO_USERNAME} / {DEMO_PASSWORD}")
+        )

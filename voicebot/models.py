@@ -1,0 +1,424 @@
+"""Core domain: companies (tenants), their bots, phone numbers, calls and API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import zoneinfo
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.utils import timezone
+
+from voicebot.scenarios import ScenarioError, validate_scenarios
+from voicebot.tenancy import CompanyScopedManager, CompanyScopedQuerySet, can_see_all
+
+E164_VALIDATOR = RegexValidator(
+    r"^\+[1-9]\d{6,14}$",
+    "Enter the number in E.164 form: '+' then country code and number, digits only (e.g. +14155550123).",
+)
+COUNTRY_VALIDATOR = RegexValidator(r"^[A-Z]{2}$", "Two capital letters, an ISO 3166 country code such as US or DE.")
+LANGUAGE_VALIDATOR = RegexValidator(
+    r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$", "A language code such as en, de or pt-BR."
+)
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"'{value}' is not a known time zone; use a name such as Europe/Berlin or America/New_York.")
+
+
+def _default_country() -> str:
+    return settings.DEFAULT_COUNTRY
+
+
+def _default_language() -> str:
+    return settings.DEFAULT_LANGUAGE
+
+
+class CompanyQuerySet(models.QuerySet):
+    def for_user(self, user):
+        """The companies ``user`` may see: all for superusers, else those they staff."""
+        if can_see_all(user):
+            return self.all()
+        if not user or not user.is_authenticated or not user.is_active:
+            return self.none()
+        return self.filter(pk__in=Company.staff.through.objects.filter(user=user).values("company_id"))
+
+
+class Company(models.Model):
+    """A client of the agency: the tenant that owns bots, numbers, calls and documents."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    country = models.CharField(
+        max_length=2,
+        default=_default_country,
+        validators=[COUNTRY_VALIDATOR],
+        help_text="ISO 3166 country used to read local phone numbers (e.g. US, GB, DE).",
+    )
+    default_language = models.CharField(max_length=16, default=_default_language, validators=[LANGUAGE_VALIDATOR])
+    report_recipients = ArrayField(
+        models.EmailField(),
+        blank=True,
+        default=list,
+        help_text="E-mail addresses that receive scheduled reports, separated by commas.",
+    )
+    staff = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="companies",
+        help_text="Agency staff who may see and edit this company and everything under it.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CompanyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "companies"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+class CompanyOwned(models.Model):
+    """Base for rows that belong to a company directly (each declares its ``company``)."""
+
+    company_path = "company"
+
+    objects = CompanyScopedManager()
+
+    class Meta:
+        abstract = True
+
+
+class Bot(CompanyOwned):
+    """A phone agent: what it says, how it sounds, which models it runs on."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="bots")
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(
+        max_length=80, unique=True, help_text="Used in URLs (/call/SLUG) and commands (--bot SLUG)."
+    )
+    active = models.BooleanField(default=True, help_text="Inactive bots reject calls with a short apology.")
+    language = models.CharField(max_length=16, blank=True, validators=[LANGUAGE_VALIDATOR],
+                                help_text="Empty: the company's default language.")
+    greeting = models.TextField(blank=True, help_text="Spoken when the call connects.")
+    system_prompt = models.TextField(
+        blank=True,
+        default="You are a friendly phone receptionist. Answer in one or two short sentences.",
+        help_text="Instructions for the language model. Keep it short: it is read before every reply.",
+    )
+    voice = models.CharField(
+        max_length=120,
+        blank=True,
+        help_text="Piper voice id (e.g. en_US-joe-medium) or path to a .onnx voice. Empty: the install's default.",
+    )
+    stt_model = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="faster-whisper model name or path (e.g. small, large-v3). Empty: the install's default.",
+    )
+    llm_model = models.CharField(
+        max_length=120, blank=True, help_text="Ollama model name (e.g. llama3.1:8b). Empty: the install's default."
+    )
+    temperature = models.FloatField(default=0.3, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
+    max_tokens = models.PositiveIntegerField(default=150, validators=[MinValueValidator(16), MaxValueValidator(4096)])
+    scenarios = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Scripted flows (YAML): each with name, trigger_keywords, collect_fields and on_complete.",
+    )
+    fallback_phrase = models.TextField(
+        default="Sorry, I didn't catch that. Could you say it another way?",
+        help_text="Said when nothing else fits, or when the language model fails.",
+    )
+    max_turns = models.PositiveIntegerField(default=20, validators=[MinValueValidator(1), MaxValueValidator(500)])
+    silence_timeout_sec = models.FloatField(
+        default=10.0,
+        validators=[MinValueValidator(1.0), MaxValueValidator(300.0)],
+        help_text="Seconds of caller silence before the bot re-prompts (once), then says goodbye.",
+    )
+    transfer_number = models.CharField(
+        max_length=20,
+        blank=True,
+        validators=[E164_VALIDATOR],
+        help_text="Where transfer_call sends the caller (E.164). Empty: transfers are off.",
+    )
+    use_knowledge = models.BooleanField(default=False, help_text="Answer from the company's documents linked to this bot.")
+    knowledge_top_k = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1), MaxValueValidator(20)]
+    )
+    knowledge_score_threshold = models.FloatField(
+        default=0.3,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Minimum similarity (0-1) for a passage to be used.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["company__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["company", "name"], name="bot_name_unique_per_company")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.company})"
+
+    def clean(self) -> None:
+        try:
+            self.scenarios = validate_scenarios(self.scenarios)
+        except ScenarioError as exc:
+            raise ValidationError({"scenarios": exc.errors}) from None
+
+    @property
+    def effective_language(self) -> str:
+        return self.language or self.company.default_language
+
+
+def validate_json_schema_object(value) -> None:
+    if not isinstance(value, dict) or value.get("type", "object") != "object":
+        raise ValidationError('Parameters must be a JSON schema object, e.g. {"type": "object", "properties": {...}}.')
+    if not isinstance(value.get("properties", {}), dict):
+        raise ValidationError("'properties' must map parameter names to schemas.")
+
+
+class BotTool(models.Model):
+    """An HTTP action a bot can take (book in the client's calendar, look up an order...).
+
+    Called with the collected fields as a signed JSON POST; its answer can be spoken.
+    """
+
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="tools")
+    name = models.CharField(
+        max_length=64,
+        validators=[RegexValidator(r"^[a-z][a-z0-9_]*$", "Lowercase letters, digits and _, e.g. create_booking.")],
+    )
+    description = models.TextField(help_text="What the tool does, for staff and for LLMs that call tools.")
+    parameters = models.JSONField(
+        default=dict, blank=True, validators=[validate_json_schema_object],
+        help_text='JSON schema of the arguments, e.g. {"type": "object", "properties": {"date": {"type": "string"}}}.',
+    )
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=128, blank=True, help_text="Signs requests (HMAC-SHA256) like webhooks.")
+    requires_confirmation = models.BooleanField(default=False, help_text="The caller must say yes before it runs.")
+    speak_response = models.BooleanField(default=True, help_text="Say the tool's 'say' answer to the caller.")
+    timeout_sec = models.FloatField(default=5.0, validators=[MinValueValidator(0.5), MaxValueValidator(30.0)])
+    active = models.BooleanField(default=True)
+
+    company_path = "bot__company"
+    objects = CompanyScopedManager()
+
+    class Meta:
+        ordering = ["bot", "name"]
+        constraints = [models.UniqueConstraint(fields=["bot", "name"], name="bot_tool_name_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.bot.name})"
+
+
+class PhoneNumberQuerySet(CompanyScopedQuerySet):
+    def routable(self):
+        """Numbers that lead to an active bot."""
+        return self.filter(active=True, bot__active=True)
+
+
+class PhoneNumber(CompanyOwned):
+    """A number callers dial; it picks the bot that answers."""
+
+    class Provider(models.TextChoices):
+        TWILIO = "twilio", "Twilio"
+        TELNYX = "telnyx", "Telnyx"
+        PLIVO = "plivo", "Plivo"
+        EXOTEL = "exotel", "Exotel"
+        DAILY = "daily", "Daily (SIP)"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="phone_numbers")
+    number = models.CharField(max_length=20, unique=True, validators=[E164_VALIDATOR])
+    provider = models.CharField(max_length=16, choices=Provider.choices, default=Provider.TWILIO)
+    bot = models.ForeignKey(Bot, on_delete=models.SET_NULL, null=True, blank=True, related_name="phone_numbers")
+    label = models.CharField(max_length=120, blank=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = PhoneNumberQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["number"]
+
+    def __str__(self) -> str:
+        return self.number
+
+    def clean(self) -> None:
+        if self.bot_id and self.company_id and self.bot.company_id != self.company_id:
+            raise ValidationError({"bot": "This bot belongs to another company."})
+
+
+class Call(CompanyOwned):
+    """One conversation, written once when it ends (never during the call)."""
+
+    class Transport(models.TextChoices):
+        TWILIO = "twilio", "Twilio"
+        TELNYX = "telnyx", "Telnyx"
+        PLIVO = "plivo", "Plivo"
+        EXOTEL = "exotel", "Exotel"
+        DAILY = "daily", "Daily (SIP)"
+        WEBRTC = "webrtc", "Browser (WebRTC)"
+        SIM = "sim", "Simulated"
+        CHAT = "chat", "Text chat"
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", "Inbound"
+        OUTBOUND = "outbound", "Outbound"
+
+    class Status(models.TextChoices):
+        COMPLETED = "completed", "Completed"
+        TRANSFERRED = "transferred", "Transferred"
+        REJECTED = "rejected", "Rejected"
+        FAILED = "failed", "Failed"
+
+    class EndReason(models.TextChoices):
+        CALLER_HANGUP = "caller_hangup", "Caller hung up"
+        BOT_HANGUP = "bot_hangup", "Bot ended the call"
+        GOODBYE = "goodbye", "Goodbye"
+        MAX_TURNS = "max_turns", "Turn limit reached"
+        SILENCE = "silence", "Caller silent"
+        TRANSFER = "transfer", "Transferred"
+        UNKNOWN_NUMBER = "unknown_number", "Unknown or inactive number"
+        ERROR = "error", "Error"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="calls")
+    bot = models.ForeignKey(Bot, on_delete=models.SET_NULL, null=True, blank=True, related_name="calls")
+    external_id = models.CharField(
+        max_length=128, blank=True, help_text="The provider's call id, e.g. a Twilio CallSid."
+    )
+    transport = models.CharField(max_length=16, choices=Transport.choices)
+    direction = models.CharField(max_length=16, choices=Direction.choices, default=Direction.INBOUND)
+    from_number = models.CharField(max_length=32, blank=True)
+    to_number = models.CharField(max_length=32, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETED)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=32, choices=EndReason.choices, blank=True)
+    recording = models.FileField(upload_to="recordings/%Y/%m/", blank=True)
+    metrics = models.JSONField(
+        default=dict, blank=True, help_text="Latencies measured during the call (ms), per turn and overall."
+    )
+    collected_fields = models.JSONField(
+        default=dict, blank=True, help_text="Values the scenario engine collected (name -> normalised value)."
+    )
+    scenario = models.CharField(max_length=80, blank=True, help_text="The scenario that was active last.")
+    analytics = models.JSONField(default=dict, blank=True, help_text="Computed after the call.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["transport", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="call_external_id_unique_per_transport",
+            )
+        ]
+        indexes = [models.Index(fields=["company", "-started_at"])]
+
+    def __str__(self) -> str:
+        who = self.from_number or self.get_transport_display()
+        return f"Call {self.pk} from {who} at {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def duration_sec(self) -> float | None:
+        if self.ended_at is None:
+            return None
+        return max(0.0, (self.ended_at - self.started_at).total_seconds())
+
+
+class CallTurn(models.Model):
+    """One utterance of a call: what the caller or the bot said, and when."""
+
+    class Role(models.TextChoices):
+        CALLER = "caller", "Caller"
+        BOT = "bot", "Bot"
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="turns")
+    index = models.PositiveIntegerField()
+    role = models.CharField(max_length=8, choices=Role.choices)
+    text = models.TextField(blank=True)
+    start_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Offset from the call's start.")
+    end_ms = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Bot turns: end of caller speech to first bot audio."
+    )
+    interrupted = models.BooleanField(default=False, help_text="The caller barged in before it finished.")
+
+    company_path = "call__company"
+    objects = CompanyScopedManager()
+
+    class Meta:
+        ordering = ["call", "index"]
+        constraints = [models.UniqueConstraint(fields=["call", "index"], name="call_turn_index_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.get_role_display()}: {self.text[:60]}"
+
+    @property
+    def start_clock(self) -> str:
+        """The turn's offset in the call as m:ss, for transcripts."""
+        if self.start_ms is None:
+            return ""
+        seconds = self.start_ms // 1000
+        return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class ApiKeyQuerySet(CompanyScopedQuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiKey(CompanyOwned):
+    """A company's key for the REST API. Only a hash is stored; the key is shown once."""
+
+    PREFIX = "vb_"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=120)
+    key_prefix = models.CharField(max_length=16, editable=False, db_index=True)
+    key_hash = models.CharField(max_length=64, editable=False, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_prefix}…)"
+
+    @staticmethod
+    def hash(raw_key: str) -> str:
+        return hashlib.sha256(raw_key.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, company: Company, name: str) -> tuple["ApiKey", str]:
+        """Create a key; return it with the raw secret, which is never stored."""
+        raw = cls.PREFIX + secrets.token_urlsafe(32)
+        key = cls.objects.create(company=company, name=name, key_prefix=raw[:10], key_hash=cls.hash(raw))
+        return key, raw
+
+    @classmethod
+    def authenticate(cls, raw_key: str) -> "ApiKey | None":
+        key = cls.objects.active().select_related("company").filter(key_hash=cls.hash(raw_key)).first()
+        if key is not None:
+            cls.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
+        return key

