@@ -7,13 +7,17 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.installed
 
-# llama-cpp-python ships only as source. The default build detects the CPU
-# and faults on VMs that advertise AMX (see NOTES-offline-stack), so it is
-# built once with explicit flags and the wheel kept outside the checkout.
+# llama-cpp-python ships only as source. Its default build (-march=native) faults
+# on VMs that advertise AMX (see NOTES-offline-stack), and fixed flags fault on CPUs
+# without one of them (AVX-VNNI on AMD EPYC), so the SIMD flags are read from this
+# CPU, AMX never among them, and the wheel is cached per flag set outside the checkout.
 LLAMA_VERSION := 0.3.36
-WHEELHOUSE    ?= $(HOME)/.cache/voicebot/wheels
-LLAMA_CMAKE   := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=ON \
-                 -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON -DGGML_AVX_VNNI=ON
+LLAMA_SIMD    := avx2:AVX2 fma:FMA f16c:F16C bmi2:BMI2 avx512f:AVX512 avx512vbmi:AVX512_VBMI \
+                 avx512_vnni:AVX512_VNNI avx512_bf16:AVX512_BF16 avx_vnni:AVX_VNNI
+LLAMA_CMAKE   := -DGGML_NATIVE=OFF $(shell for f in $(LLAMA_SIMD); do \
+                   if grep -qw "$${f%%:*}" /proc/cpuinfo 2>/dev/null; then on=ON; else on=OFF; fi; \
+                   printf -- ' -DGGML_%s=%s' "$${f##*:}" "$$on"; done)
+WHEELHOUSE    ?= $(HOME)/.cache/voicebot/wheels/llama-$(shell echo '$(LLAMA_CMAKE)' | md5sum | cut -c1-10)
 
 export DO_NOT_TRACK := true
 export HF_HUB_OFFLINE := 1

@@ -29,6 +29,7 @@ from pipecat.frames.frames import (
     OutputAudioRawFrame,
     TranscriptionFrame,
     TTSAudioRawFrame,
+    TTSSpeakFrame,
     TTSTextFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
@@ -94,6 +95,7 @@ class _Turn:
     interrupted: bool = False
     timing: BotReplyTiming | None = None
     planned: str = ""  # what the TTS was given (text spoken so far is ``text``)
+    intended: str = ""  # a scripted line (greeting, re-prompt) the TTS was asked to say
     audio_secs: float = 0.0
 
 
@@ -110,6 +112,7 @@ class CallRecorder(BaseObserver):
         self._caller = _Track()
         self._bot = _Track()
         self._exact_speech_end = False
+        self._intended: list[str] = []  # scripted lines sent to the TTS, not yet heard
         self.events: list[tuple[float, str]] = []  # (time, name) for tests and debugging
 
     def now(self) -> float:
@@ -151,6 +154,7 @@ class CallRecorder(BaseObserver):
             self.events.append((t, "transcript"))
         elif isinstance(frame, LLMContextFrame) and data.destination is self._llm:
             self._pending.llm_request_at = t
+            self._intended.clear()  # a scripted line not begun by now was cut before any audio
         elif isinstance(frame, LLMTextFrame) and src is self._llm:
             if self._pending.llm_first_token_at is None:
                 self._pending.llm_first_token_at = t
@@ -160,6 +164,8 @@ class CallRecorder(BaseObserver):
         elif isinstance(frame, TTSTextFrame) and src is self._tts:
             turn = self._bot_turn(t)
             turn.planned = f"{turn.planned} {frame.text}".strip()
+        elif isinstance(frame, TTSSpeakFrame) and data.destination is self._tts:
+            self._intended.append(frame.text)
         elif isinstance(frame, TTSAudioRawFrame) and src is self._tts:
             if self._pending.tts_first_audio_at is None:
                 self._pending.tts_first_audio_at = t
@@ -169,6 +175,8 @@ class CallRecorder(BaseObserver):
             turn = self._bot_turn(t)
             if turn.timing is None:
                 turn.start = t
+                if self._intended:
+                    turn.intended = self._intended.pop(0)
                 self._pending.first_audio_out_at = t
                 turn.timing = self._pending
                 self._pending = BotReplyTiming()
@@ -256,7 +264,8 @@ class CallRecorder(BaseObserver):
     def turn_records(self) -> list[TurnRecord]:
         records = []
         for turn in self.turns:
-            text = turn.text or turn.planned
+            # A line cut off before its words were timed still shows what the bot began to say.
+            text = turn.text or turn.planned or turn.intended
             if not text:
                 continue
             latency = turn.timing.metrics()["v2v_ms"] if turn.timing else None

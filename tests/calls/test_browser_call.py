@@ -31,7 +31,7 @@ def test_browser_call_hears_the_greeting_and_is_stored(runner, desk_bot, queued)
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
             "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={audio('caller_hours.wav')}",
+            f"--use-file-for-fake-audio-capture={audio('caller_hours_after_greeting.wav')}",
             "--autoplay-policy=no-user-gesture-required", "--no-sandbox"])
         page = chromium.new_page()
         page.goto(url)

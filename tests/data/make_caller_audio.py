@@ -19,7 +19,11 @@ LINES = {
     "booking_4_time.wav": "Half past four.",
     "booking_5_phone.wav": "Two one two, five five five, zero one two three.",
     "booking_6_yes.wav": "Yes, that is right.",
+    # Chromium's fake microphone plays from the moment the page asks for it: this one
+    # waits out the greeting (tests/calls/test_browser_call.py).
+    "caller_hours_after_greeting.wav": "Hi, what are your opening hours?",
 }
+LEADING_SILENCE_SECS = {"caller_hours_after_greeting.wav": 6.0}
 
 
 def main(out_dir: Path) -> None:
@@ -45,7 +49,8 @@ def main(out_dir: Path) -> None:
         pcm = np.concatenate([np.frombuffer(c.audio_int16_bytes, dtype=np.int16) for c in chunks])
         n = int(len(pcm) * 16000 / rate)
         pcm = np.interp(np.linspace(0, len(pcm) - 1, n), np.arange(len(pcm)), pcm).astype(np.int16)
-        pcm = np.concatenate([np.zeros(4800, np.int16), pcm, np.zeros(16000, np.int16)])
+        lead = int(16000 * LEADING_SILENCE_SECS.get(name, 0.3))
+        pcm = np.concatenate([np.zeros(lead, np.int16), pcm, np.zeros(16000, np.int16)])
         with wave.open(str(out_dir / name), "wb") as w:
             w.setnchannels(1)
             w.setsampwidth(2)
