@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
+from django.conf import settings
 from django.utils import timezone
 from loguru import logger
 from pipecat.audio.vad.vad_analyzer import VADParams
@@ -168,7 +169,8 @@ def build_call(
     control = control or CallControl()
     state = CallState()
 
-    stt = SharedWhisperSTTService(model_name=config.stt_model, trailing_silence_secs=tuning.stt_trailing_silence_secs)
+    stt = SharedWhisperSTTService(model_name=config.stt_model, trailing_silence_secs=tuning.stt_trailing_silence_secs,
+                                  window_pad_secs=settings.STT_WINDOW_PAD_SECS or None)
     worker_ref: list = []
 
     async def stt_failed(exc):  # say sorry and end; the record is kept

@@ -226,7 +226,7 @@ class CallRecorder(BaseObserver):
 
     def summary_metrics(self) -> dict:
         replies = self.reply_metrics()
-        out = {"replies": replies}
+        out = {"replies": replies, "stt_full_window_passes": getattr(self._stt, "full_window_passes", 0)}
         v2v = [r["v2v_ms"] for r in replies if r["v2v_ms"] is not None]
         if v2v:
             out["v2v_ms_median"] = float(np.median(v2v))

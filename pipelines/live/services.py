@@ -20,6 +20,7 @@ from pipecat.services.whisper.stt import WhisperSTTService
 from pipecat.utils.time import time_now_iso8601
 
 from pipelines.live.text_chunks import FirstClauseTextAggregator
+from pipelines.live.whisper_window import full_transcribe, transcribe_utterance
 from pipelines.model_registry import registry
 
 
@@ -31,9 +32,12 @@ class SharedWhisperSTTService(WhisperSTTService):
     transcript is final only when the caller is quiet and no segment is queued.
     """
 
-    def __init__(self, *, model_name: str = "", on_failure=None, **kwargs):
+    def __init__(self, *, model_name: str = "", on_failure=None, window_pad_secs: float | None = 2.0, **kwargs):
         self._registry_model_name = model_name
         self.on_failure = on_failure  # async callable(exc): the call ends politely
+        # Encoder window = the utterance + this much silence (None: Whisper's full 30 s); see whisper_window.
+        self.window_pad_secs = window_pad_secs
+        self.full_window_passes = 0
         kwargs.setdefault("trailing_silence_secs", 0.2)
         super().__init__(settings=WhisperSTTService.Settings(model=model_name or "tiny.en"), **kwargs)
 
@@ -54,22 +58,20 @@ class SharedWhisperSTTService(WhisperSTTService):
         model = self._model
 
         def transcribe():
-            segments, _ = model.transcribe(
-                audio_float, language=language if model.model.is_multilingual else None,
-                beam_size=1, without_timestamps=True, vad_filter=False, condition_on_previous_text=False,
-            )
-            return list(segments)
+            if self.window_pad_secs is None:
+                return full_transcribe(model, audio_float, language=language)
+            return transcribe_utterance(model, audio_float, language=language, pad_secs=self.window_pad_secs)
 
         try:
-            segments = await asyncio.to_thread(transcribe)
+            transcript = await asyncio.to_thread(transcribe)
         except Exception as exc:  # noqa: BLE001 - logged; the call ends politely, its record is kept
             logger.exception("transcription failed")
             await self.stop_processing_metrics()
             if self.on_failure is not None:
                 await self.on_failure(exc)
             return
-        threshold = self._settings.no_speech_prob
-        text = " ".join(s.text.strip() for s in segments if s.no_speech_prob < threshold).strip()
+        self.full_window_passes += transcript.full_window
+        text = transcript.text if transcript.no_speech_prob < self._settings.no_speech_prob else ""
         await self.stop_processing_metrics()
         if text:
             frame = TranscriptionFrame(text, self._user_id, time_now_iso8601(), language)

@@ -1,0 +1,106 @@
+"""Transcribe one short caller utterance with an encoder window sized to it.
+
+faster-whisper always pads the mel features to Whisper's 30 s window, so a
+two-second "What are your opening hours?" pays for thirty seconds of encoder
+work: most of the STT time of a phone turn. CTranslate2's encoder takes a
+shorter input, so here the features are padded only to the utterance plus
+``pad_secs`` of silence (whisper.cpp's ``audio_ctx`` trick).
+
+A shortened window sometimes makes the decoder loop ("on Friday, on Friday,
+on Friday..."): Whisper's own remedy for loops is a second pass, and so is
+this one. When the fast pass repeats itself or runs out of tokens, the
+utterance is transcribed again with the full window (``full_transcribe``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+MAX_WINDOW_SECS = 30.0
+# Ten characters said twice in one short turn is almost always a decoder loop
+# ("on Friday, on Friday, on Friday"); a rare real repeat only costs the second pass.
+LOOP_WINDOW = 10
+
+
+@dataclass
+class Transcript:
+    text: str
+    no_speech_prob: float
+    full_window: bool  # True when the fast pass was rejected and the 30 s window was used
+
+
+def looks_like_a_loop(text: str) -> bool:
+    text = text.lower()
+    return any(text.find(text[i:i + LOOP_WINDOW], i + LOOP_WINDOW) != -1 for i in range(len(text) - LOOP_WINDOW))
+
+
+@lru_cache(maxsize=8)
+def _decoding(model) -> tuple:
+    """(tokenizer, prompt, suppressed tokens, silence mel column) for one faster-whisper model."""
+    from faster_whisper.tokenizer import Tokenizer
+    from faster_whisper.transcribe import get_suppressed_tokens
+
+    multilingual = model.model.is_multilingual
+    tokenizer = Tokenizer(model.hf_tokenizer, multilingual, task="transcribe",
+                          language="en" if multilingual else None)
+    suppressed = get_suppressed_tokens(tokenizer, [-1])
+    silence = model.feature_extractor(np.zeros(SAMPLE_RATE, np.float32))[:, :1]
+    return tokenizer, suppressed, silence
+
+
+def _prompt(model, tokenizer, language: str | None) -> list[int]:
+    if model.model.is_multilingual and language:
+        sot = [tokenizer.sot, tokenizer.tokenizer.token_to_id(f"<|{language}|>"), tokenizer.transcribe]
+    else:
+        sot = list(tokenizer.sot_sequence)
+    return sot + [tokenizer.no_timestamps]
+
+
+def fast_transcribe(model, audio: np.ndarray, *, language: str | None = None, pad_secs: float = 2.0) -> Transcript | None:
+    """One greedy pass over a window sized to ``audio`` (float32, 16 kHz); None if it looks wrong."""
+    import ctranslate2
+
+    duration = len(audio) / SAMPLE_RATE
+    if duration + pad_secs >= MAX_WINDOW_SECS:
+        return None
+    tokenizer, suppressed, silence = _decoding(model)
+    features = model.feature_extractor(audio)
+    frames = features.shape[1] + int(pad_secs * 100)
+    frames += frames % 2  # the encoder's stride-2 convolution
+    window = np.repeat(silence, frames, axis=1)
+    window[:, : features.shape[1]] = features[:, :frames]
+    max_tokens = int(8 + duration * 8)  # fast speech is ~4 tokens a second
+    prompt = _prompt(model, tokenizer, language)
+    result = model.model.generate(
+        ctranslate2.StorageView.from_array(np.ascontiguousarray(window[None])), [prompt],
+        beam_size=1, max_length=len(prompt) + max_tokens, suppress_blank=True,
+        suppress_tokens=list(suppressed), return_no_speech_prob=True,
+    )[0]
+    tokens = result.sequences_ids[0]
+    if len(tokens) >= max_tokens:  # never reached end-of-text
+        return None
+    text = tokenizer.decode([t for t in tokens if t < tokenizer.eot]).strip()
+    if looks_like_a_loop(text):
+        return None
+    return Transcript(text, result.no_speech_prob, full_window=False)
+
+
+def full_transcribe(model, audio: np.ndarray, *, language: str | None = None) -> Transcript:
+    """faster-whisper's own path (30 s window), greedy, for what the fast pass rejected."""
+    segments, _ = model.transcribe(
+        audio, language=language if model.model.is_multilingual else None,
+        beam_size=1, without_timestamps=True, vad_filter=False, condition_on_previous_text=False,
+    )
+    segments = list(segments)
+    text = " ".join(s.text.strip() for s in segments).strip()
+    no_speech = min((s.no_speech_prob for s in segments), default=1.0)
+    return Transcript(text, no_speech, full_window=True)
+
+
+def transcribe_utterance(model, audio: np.ndarray, *, language: str | None = None, pad_secs: float = 2.0) -> Transcript:
+    return fast_transcribe(model, audio, language=language, pad_secs=pad_secs) \
+        or full_transcribe(model, audio, language=language)

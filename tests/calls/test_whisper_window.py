@@ -1,0 +1,55 @@
+"""The short encoder window gives the full window's words, and falls back to it when it loops."""
+
+import wave
+
+import numpy as np
+import pytest
+
+from pipelines.live.whisper_window import fast_transcribe, full_transcribe, looks_like_a_loop, transcribe_utterance
+from tests.calls.conftest import audio
+
+pytestmark = pytest.mark.models
+
+LINES = ["caller_hours.wav", "caller_price.wav", "caller_book.wav", "caller_human.wav", "caller_bye.wav",
+         "booking_1_start.wav", "booking_3_date.wav", "booking_5_phone.wav", "booking_6_yes.wav"]
+
+
+def caller_turn(name: str, telephone: bool = False) -> np.ndarray:
+    """The WAV as the live path hands it to Whisper: trailing silence cut, optionally through 8 kHz."""
+    with wave.open(audio(name)) as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768
+    pcm = pcm[: len(pcm) - 16000]
+    if telephone:
+        narrow = pcm[::2]
+        pcm = np.interp(np.arange(len(pcm)) / 2, np.arange(len(narrow)), narrow).astype(np.float32)
+    return pcm
+
+
+@pytest.fixture(scope="module")
+def whisper(loaded_models):
+    return loaded_models.whisper("")
+
+
+@pytest.mark.parametrize("telephone", [False, True], ids=["16k", "8k"])
+def test_short_window_hears_what_the_full_window_hears(whisper, telephone):
+    fast_passes = 0
+    for name in LINES:
+        pcm = caller_turn(name, telephone)
+        quick = transcribe_utterance(whisper, pcm)
+        assert quick.text == full_transcribe(whisper, pcm).text, name
+        fast_passes += not quick.full_window
+    assert fast_passes >= len(LINES) // 2  # the fast pass is the rule, the second pass the exception
+
+
+def test_a_looping_fast_pass_is_rejected(whisper):
+    # "On Friday." in a short window loops ("on Friday, on Friday, ..."): the fast pass gives up.
+    pcm = caller_turn("booking_3_date.wav")
+    assert fast_transcribe(whisper, pcm, pad_secs=1.0) is None
+    assert "friday" in transcribe_utterance(whisper, pcm, pad_secs=1.0).text.lower()
+
+
+def test_loop_detection():
+    assert looks_like_a_loop("Yes, that is right. Yes, that is right")
+    assert looks_like_a_loop("on Friday, on Friday, on Friday,")
+    assert not looks_like_a_loop("Two one two, five five five, zero one two three.")
+    assert not looks_like_a_loop("Can I book an appointment for tomorrow morning?")
