@@ -27,7 +27,6 @@ from pipecat.processors.aggregators.llm_response_universal import (
     LLMUserAggregatorParams,
 )
 from pipecat.turns.user_start import TranscriptionUserTurnStartStrategy, VADUserTurnStartStrategy
-from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.workers.runner import WorkerRunner
 
@@ -44,6 +43,7 @@ from pipelines.live.conversation import (
 )
 from pipelines.live.db import in_db_thread
 from pipelines.live.recorder import CallRecorder
+from pipelines.live.turn_end import PunctuationTurnStopStrategy
 from pipelines.live.services import (
     FallbackLLMService,
     SharedPiperTTSService,
@@ -67,6 +67,7 @@ class TurnTuning:
     vad_stop_secs: float = 0.2
     vad_confidence: float = 0.7
     speech_timeout_secs: float = 0.25  # turn-end wait after the VAD stop (Whisper runs meanwhile)
+    complete_turn_secs: float = 0.05  # ... cut to this once the transcript reads as finished (turn_end.py)
     stt_trailing_silence_secs: float = 0.2
 
 
@@ -195,7 +196,8 @@ def build_call(
             vad_analyzer=vad,
             user_turn_strategies=UserTurnStrategies(
                 start=[VADUserTurnStartStrategy(), TranscriptionUserTurnStartStrategy()],
-                stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=tuning.speech_timeout_secs)],
+                stop=[PunctuationTurnStopStrategy(user_speech_timeout=tuning.speech_timeout_secs,
+                                                  complete_timeout=tuning.complete_turn_secs)],
             ),
             user_turn_stop_timeout=5.0,  # safety net only: a slow transcript must not split the turn
             user_idle_timeout=config.silence_timeout_sec,

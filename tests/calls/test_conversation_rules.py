@@ -83,4 +83,45 @@ def test_first_clause_is_released_early_then_sentences():
     assert asyncio.run(chunks(["Sure", ",", " we", " open", " at", " 8", ",", " and", " close", " at", " 6", ".", " Bye", "."])) \
         == ["Sure, we open at 8,", "and close at 6.", "Bye."]
     out = asyncio.run(chunks(["Yes", " we", " open", " at", " eight", " in", " the", " morning", " every", " day", "."]))
-    assert out[0] == "Yes we open at eight in" and "".join(out).replace(" ", "") == "Yesweopenateightinthemorningeveryday."
+    assert out[0] == "Yes we open at eight" and "".join(out).replace(" ", "") == "Yesweopenateightinthemorningeveryday."
+
+
+def test_a_finished_sentence_ends_the_turn_without_the_full_pause():
+    from pipelines.live.turn_end import reads_as_finished
+
+    assert reads_as_finished("What are your opening hours?") and reads_as_finished("Half past four.")
+    assert not reads_as_finished("Hi,") and not reads_as_finished("Hi.")  # one word: maybe more to come
+    assert not reads_as_finished("I would like to") and not reads_as_finished("Well, I think...")
+
+
+def test_turn_stop_waits_less_for_a_finished_sentence_than_for_a_fragment():
+    from pipecat.clocks.system_clock import SystemClock
+    from pipecat.frames.frames import TranscriptionFrame, VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame
+    from pipecat.processors.frame_processor import FrameProcessorSetup
+    from pipecat.utils.asyncio.task_manager import TaskManager
+
+    from pipelines.live.turn_end import PunctuationTurnStopStrategy
+
+    async def turn_end_after(text: str) -> float:
+        loop = asyncio.get_running_loop()
+        tasks = TaskManager(loop=loop)
+        strategy = PunctuationTurnStopStrategy(user_speech_timeout=0.5, complete_timeout=0.0)
+        await strategy.setup(FrameProcessorSetup(clock=SystemClock(), task_manager=tasks, pipeline_worker=None))
+        stopped = asyncio.Event()
+
+        @strategy.event_handler("on_user_turn_stopped")
+        async def _stopped(_strategy, *args):
+            stopped.set()
+
+        await strategy.process_frame(VADUserStartedSpeakingFrame())
+        await strategy.process_frame(VADUserStoppedSpeakingFrame(stop_secs=0.2))
+        start = loop.time()
+        frame = TranscriptionFrame(text, "caller", "now")
+        frame.finalized = True
+        await strategy.process_frame(frame)
+        await asyncio.wait_for(stopped.wait(), 2)
+        await strategy.cleanup()
+        return loop.time() - start
+
+    assert asyncio.run(turn_end_after("What are your opening hours?")) < 0.1
+    assert asyncio.run(turn_end_after("Hi,")) >= 0.45
