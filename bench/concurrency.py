@@ -6,7 +6,11 @@ over all replies, the process's CPU use (cores busy) and resident memory, and
 the resident memory each added call costs over the idle process with models
 loaded. The LLM server is a separate process and is not counted in RSS.
 
-    .venv/bin/python bench/concurrency.py [--calls 1,2,4,8] [--turns-per-call 2]
+    .venv/bin/python bench/concurrency.py [--calls 1,2,4,8] [--turns-per-call 2] [--stagger 0]
+
+With the default ``--stagger 0`` all N callers play the same WAVs in lock-step,
+so every turn ends at the same instant on every call: the worst case for the
+shared models. ``--stagger 1.3`` spreads the call starts over a turn.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import psutil
 from _calls_common import TURNS, bench_config, llm_url, load_average, stats
 
 
-async def run_level(n: int, turns: int, url: str) -> dict:
+async def run_level(n: int, turns: int, url: str, stagger: float = 0.0) -> dict:
     from pipelines.live.simulate import simulate_call
 
     proc = psutil.Process()
@@ -34,8 +38,11 @@ async def run_level(n: int, turns: int, url: str) -> dict:
     sampler = asyncio.create_task(sample())
     cpu0, t0 = proc.cpu_times(), time.monotonic()
     files = [TURNS[i % len(TURNS)] for i in range(turns)]
-    calls = await asyncio.gather(*(simulate_call(bench_config(), files, store=False, llm_base_url=url)
-                                   for _ in range(n)))
+    async def call(i: int):
+        await asyncio.sleep(i * stagger)
+        return await simulate_call(bench_config(), files, store=False, llm_base_url=url)
+
+    calls = await asyncio.gather(*(call(i) for i in range(n)))
     wall = time.monotonic() - t0
     cpu1 = proc.cpu_times()
     sampler.cancel()
@@ -55,6 +62,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", default="1,2,4,8")
     parser.add_argument("--turns-per-call", type=int, default=2)
+    parser.add_argument("--stagger", type=float, default=0.0,
+                        help="start call i after i*STAGGER s (0: every caller speaks in lock-step, the worst case)")
     args = parser.parse_args()
 
     from pipelines.model_registry import registry
@@ -65,10 +74,10 @@ def main():
 
     gc.collect()
     base_rss = psutil.Process().memory_info().rss
-    result = {"llm": url, "baseline_rss_mb": round(base_rss / 2**20, 1), "load_average_before": load_average(), "levels": []}
+    result = {"llm": url, "stagger_s": args.stagger, "baseline_rss_mb": round(base_rss / 2**20, 1), "load_average_before": load_average(), "levels": []}
     try:
         for n in [int(x) for x in args.calls.split(",")]:
-            level = asyncio.run(run_level(n, args.turns_per_call, url))
+            level = asyncio.run(run_level(n, args.turns_per_call, url, args.stagger))
             level["rss_per_call_over_idle_mb"] = round((level["peak_rss_mb"] - result["baseline_rss_mb"]) / n, 1)
             if result["levels"]:  # the marginal cost of the calls added since the previous level
                 prev = result["levels"][-1]
