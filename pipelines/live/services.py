@@ -60,7 +60,8 @@ class SharedWhisperSTTService(WhisperSTTService):
         def transcribe():
             if self.window_pad_secs is None:
                 return full_transcribe(model, audio_float, language=language)
-            return transcribe_utterance(model, audio_float, language=language, pad_secs=self.window_pad_secs)
+            return transcribe_utterance(model, audio_float, language=language, pad_secs=self.window_pad_secs,
+                                        no_speech_threshold=self._settings.no_speech_prob)
 
         try:
             transcript = await asyncio.to_thread(transcribe)

@@ -6,7 +6,9 @@ mid-sentence ("Hi, ... what are your opening hours?") from being answered
 half-way, but it is also dead time on every turn whose words are already
 complete. Whisper punctuates: a final transcript of two or more words that
 ends in ``.``, ``?`` or ``!`` releases the turn after ``complete_timeout``;
-anything else ("Hi,", "I'd like to") still waits ``user_speech_timeout``.
+anything else ("Hi,", "I'd like to") still waits ``user_speech_timeout``, and so
+does a transcript that ends in a digit: callers pause between the groups of a
+phone number ("212." ... "555 0123.").
 The VAD stop itself (0.2 s of silence) always comes first.
 """
 
@@ -20,7 +22,9 @@ TERMINAL = ".?!"
 
 def reads_as_finished(text: str) -> bool:
     text = text.strip()
-    return len(text.split()) >= 2 and text[-1:] in TERMINAL and not text.endswith("...")
+    if len(text.split()) < 2 or text[-1:] not in TERMINAL or text.endswith("..."):
+        return False
+    return not text.rstrip(TERMINAL).rstrip()[-1:].isdigit()
 
 
 class PunctuationTurnStopStrategy(SpeechTimeoutUserTurnStopStrategy):

@@ -24,6 +24,9 @@ MAX_WINDOW_SECS = 30.0
 # Ten characters said twice in one short turn is almost always a decoder loop
 # ("on Friday, on Friday, on Friday"); a rare real repeat only costs the second pass.
 LOOP_WINDOW = 10
+# Fewer characters than this per second of audio means the short window dropped words
+# (seen: "two one two, five five five" heard as "555"); ask the full window.
+MIN_CHARS_PER_SEC = 2.0
 
 
 @dataclass
@@ -60,8 +63,13 @@ def _prompt(model, tokenizer, language: str | None) -> list[int]:
     return sot + [tokenizer.no_timestamps]
 
 
-def fast_transcribe(model, audio: np.ndarray, *, language: str | None = None, pad_secs: float = 2.0) -> Transcript | None:
-    """One greedy pass over a window sized to ``audio`` (float32, 16 kHz); None if it looks wrong."""
+def fast_transcribe(model, audio: np.ndarray, *, language: str | None = None, pad_secs: float = 2.0,
+                    no_speech_threshold: float = 0.4) -> Transcript | None:
+    """One greedy pass over a window sized to ``audio`` (float32, 16 kHz); None if it looks wrong.
+
+    The short window's no-speech probability runs high ("two one two" scored 0.56
+    where the full window says 0.33), so a doubtful one is also left to the full window.
+    """
     import ctranslate2
 
     duration = len(audio) / SAMPLE_RATE
@@ -84,7 +92,8 @@ def fast_transcribe(model, audio: np.ndarray, *, language: str | None = None, pa
     if len(tokens) >= max_tokens:  # never reached end-of-text
         return None
     text = tokenizer.decode([t for t in tokens if t < tokenizer.eot]).strip()
-    if looks_like_a_loop(text):
+    if looks_like_a_loop(text) or (text and len(text) < MIN_CHARS_PER_SEC * duration) \
+            or result.no_speech_prob >= no_speech_threshold:
         return None
     return Transcript(text, result.no_speech_prob, full_window=False)
 
@@ -101,6 +110,8 @@ def full_transcribe(model, audio: np.ndarray, *, language: str | None = None) ->
     return Transcript(text, no_speech, full_window=True)
 
 
-def transcribe_utterance(model, audio: np.ndarray, *, language: str | None = None, pad_secs: float = 2.0) -> Transcript:
-    return fast_transcribe(model, audio, language=language, pad_secs=pad_secs) \
+def transcribe_utterance(model, audio: np.ndarray, *, language: str | None = None, pad_secs: float = 2.0,
+                         no_speech_threshold: float = 0.4) -> Transcript:
+    return fast_transcribe(model, audio, language=language, pad_secs=pad_secs,
+                           no_speech_threshold=no_speech_threshold) \
         or full_transcribe(model, audio, language=language)

@@ -92,6 +92,7 @@ def test_a_finished_sentence_ends_the_turn_without_the_full_pause():
     assert reads_as_finished("What are your opening hours?") and reads_as_finished("Half past four.")
     assert not reads_as_finished("Hi,") and not reads_as_finished("Hi.")  # one word: maybe more to come
     assert not reads_as_finished("I would like to") and not reads_as_finished("Well, I think...")
+    assert not reads_as_finished("My number is 212.")  # digit groups come with pauses between them
 
 
 def test_turn_stop_waits_less_for_a_finished_sentence_than_for_a_fragment():

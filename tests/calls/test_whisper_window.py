@@ -53,3 +53,11 @@ def test_loop_detection():
     assert looks_like_a_loop("on Friday, on Friday, on Friday,")
     assert not looks_like_a_loop("Two one two, five five five, zero one two three.")
     assert not looks_like_a_loop("Can I book an appointment for tomorrow morning?")
+
+
+def test_a_doubtful_short_window_asks_the_full_window(whisper):
+    # The first digit group of a slowly spoken phone number, as the VAD cuts it: the short
+    # window is unsure it heard speech at all (no-speech 0.56), the full window hears "2, 1, 2".
+    pcm = caller_turn("booking_5_phone.wav")[: int(1.4 * 16000)]
+    assert fast_transcribe(whisper, pcm) is None
+    assert "2" in transcribe_utterance(whisper, pcm).text
