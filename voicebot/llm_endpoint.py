@@ -55,6 +55,9 @@ def embedded_server_command(port: int | None = None) -> list[str]:
         "--port", str(port or settings.LLM_EMBEDDED_PORT),
         "--n_ctx", "2048",
         "--n_threads", str(settings.LLM_EMBEDDED_THREADS),
+        # Reading the prompt happens while Whisper and Piper are idle (the caller's
+        # turn is transcribed, nothing is being said yet): it may use every core.
+        "--n_threads_batch", str(settings.LLM_EMBEDDED_BATCH_THREADS),
     ]
 
 

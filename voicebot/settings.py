@@ -7,6 +7,7 @@ Every setting has a default that works on a bare machine: with no
 model settings below.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -156,6 +157,7 @@ LLM_EMBEDDED_PORT = env.int("VOICEBOT_LLM_EMBEDDED_PORT", default=8766)
 # Decode threads of the bundled server. One: on 2 cores shared with Whisper and Piper,
 # two spinning threads made the first token swing from 1 s to 15 s (bench/README).
 LLM_EMBEDDED_THREADS = env.int("VOICEBOT_LLM_EMBEDDED_THREADS", default=1)
+LLM_EMBEDDED_BATCH_THREADS = env.int("VOICEBOT_LLM_EMBEDDED_BATCH_THREADS", default=min(os.cpu_count() or 1, 4))
 LLM_MODEL = env("VOICEBOT_LLM_MODEL", default="")
 STT_MODEL = env("VOICEBOT_STT_MODEL", default="")  # faster-whisper name or path
 # Whisper's encoder window for a caller turn: the utterance plus this much silence,
