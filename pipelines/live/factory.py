@@ -67,7 +67,7 @@ class TurnTuning:
     vad_stop_secs: float = 0.2
     vad_confidence: float = 0.7
     speech_timeout_secs: float = 0.25  # turn-end wait after the VAD stop (Whisper runs meanwhile)
-    complete_turn_secs: float = 0.05  # ... cut to this once the transcript reads as finished (turn_end.py)
+    complete_turn_secs: float = 0.0  # ... cut to this once the transcript reads as finished (turn_end.py)
     stt_trailing_silence_secs: float = 0.2
 
 

@@ -59,7 +59,8 @@ class SharedWhisperSTTService(WhisperSTTService):
 
         def transcribe():
             if self.window_pad_secs is None:
-                return full_transcribe(model, audio_float, language=language)
+                return full_transcribe(model, audio_float, language=language,
+                                       no_speech_threshold=self._settings.no_speech_prob)
             return transcribe_utterance(model, audio_float, language=language, pad_secs=self.window_pad_secs,
                                         no_speech_threshold=self._settings.no_speech_prob)
 
@@ -72,7 +73,7 @@ class SharedWhisperSTTService(WhisperSTTService):
                 await self.on_failure(exc)
             return
         self.full_window_passes += transcript.full_window
-        text = transcript.text if transcript.no_speech_prob < self._settings.no_speech_prob else ""
+        text = transcript.text
         await self.stop_processing_metrics()
         if text:
             frame = TranscriptionFrame(text, self._user_id, time_now_iso8601(), language)

@@ -17,7 +17,7 @@ CLAUSE_END = ",;:"
 
 
 class FirstClauseTextAggregator(SimpleTextAggregator):
-    def __init__(self, *, min_words: int = 2, max_words: int = 5, **kwargs):
+    def __init__(self, *, min_words: int = 2, max_words: int = 4, **kwargs):
         super().__init__(**kwargs)
         self._min_words = min_words
         self._max_words = max_words

@@ -106,7 +106,7 @@ def test_turn_stop_waits_less_for_a_finished_sentence_than_for_a_fragment():
     async def turn_end_after(text: str) -> float:
         loop = asyncio.get_running_loop()
         tasks = TaskManager(loop=loop)
-        strategy = PunctuationTurnStopStrategy(user_speech_timeout=0.5, complete_timeout=0.0)
+        strategy = PunctuationTurnStopStrategy(user_speech_timeout=0.5, complete_timeout=0.0, digits_timeout=0.8)
         await strategy.setup(FrameProcessorSetup(clock=SystemClock(), task_manager=tasks, pipeline_worker=None))
         stopped = asyncio.Event()
 
@@ -126,3 +126,4 @@ def test_turn_stop_waits_less_for_a_finished_sentence_than_for_a_fragment():
 
     assert asyncio.run(turn_end_after("What are your opening hours?")) < 0.1
     assert asyncio.run(turn_end_after("Hi,")) >= 0.45
+    assert asyncio.run(turn_end_after("2 1 2")) >= 0.75  # more digit groups may follow
