@@ -20,7 +20,7 @@ from pipecat.services.whisper.stt import WhisperSTTService
 from pipecat.utils.time import time_now_iso8601
 
 from pipelines.live.text_chunks import FirstClauseTextAggregator
-from pipelines.live.whisper_window import full_transcribe, transcribe_utterance
+from pipelines.live.whisper_window import transcribe_utterance
 from pipelines.model_registry import registry
 
 
@@ -57,15 +57,10 @@ class SharedWhisperSTTService(WhisperSTTService):
         language = self._settings.language
         model = self._model
 
-        def transcribe():
-            if self.window_pad_secs is None:
-                return full_transcribe(model, audio_float, language=language,
-                                       no_speech_threshold=self._settings.no_speech_prob)
-            return transcribe_utterance(model, audio_float, language=language, pad_secs=self.window_pad_secs,
-                                        no_speech_threshold=self._settings.no_speech_prob)
-
         try:
-            transcript = await asyncio.to_thread(transcribe)
+            transcript = await asyncio.to_thread(
+                transcribe_utterance, model, audio_float, language=language, pad_secs=self.window_pad_secs,
+                no_speech_threshold=self._settings.no_speech_prob)
         except Exception as exc:  # noqa: BLE001 - logged; the call ends politely, its record is kept
             logger.exception("transcription failed")
             await self.stop_processing_metrics()

@@ -63,12 +63,14 @@ def _decoding(model) -> tuple:
     return tokenizer, suppressed, silence
 
 
-def _prompt(model, tokenizer, language: str | None) -> list[int]:
-    if model.model.is_multilingual and language:
-        sot = [tokenizer.sot, tokenizer.tokenizer.token_to_id(f"<|{language}|>"), tokenizer.transcribe]
-    else:
-        sot = list(tokenizer.sot_sequence)
-    return sot + [tokenizer.no_timestamps]
+def _prompt(model, tokenizer, language: str | None) -> list[int] | None:
+    """The decoder prompt; None when the fast pass cannot know the language (the full window detects it)."""
+    if not model.model.is_multilingual:
+        return list(tokenizer.sot_sequence) + [tokenizer.no_timestamps]
+    language_token = tokenizer.tokenizer.token_to_id(f"<|{language}|>") if language else None
+    if language_token is None:
+        return None
+    return [tokenizer.sot, language_token, tokenizer.transcribe, tokenizer.no_timestamps]
 
 
 def fast_transcribe(model, audio: np.ndarray, *, language: str | None = None, pad_secs: float = 2.0,
@@ -77,16 +79,16 @@ def fast_transcribe(model, audio: np.ndarray, *, language: str | None = None, pa
     import ctranslate2
 
     duration = len(audio) / SAMPLE_RATE
-    if duration + pad_secs >= MAX_WINDOW_SECS:
-        return None
     tokenizer, suppressed, silence = _decoding(model)
+    prompt = _prompt(model, tokenizer, language)
+    if prompt is None or duration + pad_secs >= MAX_WINDOW_SECS:
+        return None
     features = model.feature_extractor(audio)
     frames = features.shape[1] + int(pad_secs * 100)
     frames += frames % 2  # the encoder's stride-2 convolution
     window = np.repeat(silence, frames, axis=1)
     window[:, : features.shape[1]] = features[:, :frames]
     max_tokens = int(8 + duration * 8)  # fast speech is ~4 tokens a second
-    prompt = _prompt(model, tokenizer, language)
     result = model.model.generate(
         ctranslate2.StorageView.from_array(np.ascontiguousarray(window[None])), [prompt],
         beam_size=1, max_length=len(prompt) + max_tokens, suppress_blank=True,
@@ -115,7 +117,8 @@ def full_transcribe(model, audio: np.ndarray, *, language: str | None = None,
     return Transcript(text, no_speech, full_window=True)
 
 
-def transcribe_utterance(model, audio: np.ndarray, *, language: str | None = None, pad_secs: float = 2.0,
-                         no_speech_threshold: float = 0.4) -> Transcript:
-    return fast_transcribe(model, audio, language=language, pad_secs=pad_secs) \
-        or full_transcribe(model, audio, language=language, no_speech_threshold=no_speech_threshold)
+def transcribe_utterance(model, audio: np.ndarray, *, language: str | None = None,
+                         pad_secs: float | None = 2.0, no_speech_threshold: float = 0.4) -> Transcript:
+    """The fast pass when it can be trusted, else the full window; ``pad_secs=None``: full window only."""
+    quick = None if pad_secs is None else fast_transcribe(model, audio, language=language, pad_secs=pad_secs)
+    return quick or full_transcribe(model, audio, language=language, no_speech_threshold=no_speech_threshold)

@@ -49,10 +49,21 @@ def test_simulate_call_names_what_is_wrong(desk_bot, tmp_path):
 
 
 class BrokenWhisper:
-    """A Whisper whose every transcription raises (a corrupt model, an out-of-memory)."""
+    """The real Whisper whose every transcription raises (a corrupt model, an out-of-memory),
+    on the short-window pass (CTranslate2's generate) as on faster-whisper's own."""
 
-    class model:
+    class _BrokenCTranslate2:
         is_multilingual = False
+
+        def generate(self, *args, **kwargs):
+            raise RuntimeError("CTranslate2: out of memory")
+
+    def __init__(self, real):
+        self._real = real  # tokenizer and feature extractor still work
+        self.model = self._BrokenCTranslate2()
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
 
     def transcribe(self, *args, **kwargs):
         raise RuntimeError("CTranslate2: out of memory")
@@ -66,10 +77,11 @@ def test_stt_failure_ends_the_call_politely_and_keeps_the_record(llm_server, loa
     from pipelines.live.factory import TECHNICAL_TROUBLE
     from pipelines.live.simulate import simulate_call
 
-    monkeypatch.setattr(loaded_models, "whisper", lambda name="": BrokenWhisper())
+    broken = BrokenWhisper(loaded_models.whisper(""))
+    monkeypatch.setattr(loaded_models, "whisper", lambda name="": broken)
     call = asyncio.run(simulate_call(BotConfig.from_bot(desk_bot), [audio("caller_hours.wav")]))
     stored = Call.objects.get(pk=call.saved_call.pk)
     assert (stored.end_reason, stored.status) == ("error", "failed")
     assert list(stored.turns.values_list("role", "text")) == [
         ("bot", "Hello, Alpha Dental, how can I help?"), ("bot", TECHNICAL_TROUBLE)]
-    assert "stt failed" in stored.metrics["notes"][0]
+    assert "stt failed: CTranslate2: out of memory" in stored.metrics["notes"][0]
