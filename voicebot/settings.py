@@ -229,6 +229,12 @@ POSTCALL_WEBHOOK_ALLOW_PRIVATE = env.bool("POSTCALL_WEBHOOK_ALLOW_PRIVATE", defa
 TWILIO_API_BASE_URL = env("TWILIO_API_BASE_URL", default="https://api.twilio.com")
 TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="")
+TELNYX_API_BASE_URL = env("TELNYX_API_BASE_URL", default="https://api.telnyx.com")
+TELNYX_API_KEY = env("TELNYX_API_KEY", default="")
+PLIVO_API_BASE_URL = env("PLIVO_API_BASE_URL", default="https://api.plivo.com")
+PLIVO_AUTH_ID = env("PLIVO_AUTH_ID", default="")
+PLIVO_AUTH_TOKEN = env("PLIVO_AUTH_TOKEN", default="")
+# Exotel: no setting; a Voicebot stream has no REST call control (see pipelines/live/provider_control.py).
 DAILY_API_URL = env("DAILY_API_URL", default="https://api.daily.co/v1")
 DAILY_API_KEY = env("DAILY_API_KEY", default="")
 CALLS_SPOOL_REPLAY_SECS = env.float("VOICEBOT_CALLS_SPOOL_REPLAY_SECS", default=30.0)

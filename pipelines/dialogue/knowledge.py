@@ -1,7 +1,9 @@
 """Where the engine's knowledge passages come from.
 
 The engine takes any ``retrieve(query) -> list[str]``. ``default_retriever``
-uses the knowledge app's search over the bot's documents. ``PassageRetriever`` ranks
+uses the knowledge app's search over the bot's documents and keeps the
+sentences of the chunks found that are closest to the question
+(``knowledge.excerpts``). ``PassageRetriever`` ranks
 a fixed list of passages with an embedder: for a bot's FAQ given inline, the
 terminal chat's ``--knowledge FILE`` and tests.
 """
@@ -34,6 +36,8 @@ def default_retriever(config) -> Callable[[str], list[str]] | None:
     knowledge settings of the bot it is given, so the snapshot stands in for
     the Bot and no query is made here.
     """
+    from knowledge.embeddings import get_embedder
+    from knowledge.excerpts import best_sentences
     from knowledge.search import search
 
     wanted = getattr(config, "use_knowledge", False) or any(
@@ -45,7 +49,8 @@ def default_retriever(config) -> Callable[[str], list[str]] | None:
                           knowledge_score_threshold=config.knowledge_score_threshold)
 
     def retrieve(query: str) -> list[str]:
-        return [t for t in (_passage_text(p) for p in search(bot, query)) if t]
+        passages = [t for t in (_passage_text(p) for p in search(bot, query)) if t]
+        return best_sentences(query, passages, get_embedder().embed) if passages else []
 
     return retrieve
 

@@ -45,7 +45,7 @@ from pipecat.processors.aggregators.llm_context import LLMContext, standard_mess
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from pipelines.dialogue.engine import DialogueEngine, Reply
-from pipelines.dialogue.llm import supports_tools, with_passages
+from pipelines.dialogue.llm import knowledge_messages, supports_tools
 
 OnEnd = Callable[[Reply], Awaitable[None]]
 
@@ -62,12 +62,11 @@ def latest_user_text(context: LLMContext) -> str | None:
 
 
 def context_with_passages(context: LLMContext, passages: list[str]) -> LLMContext:
-    """A copy of ``context`` whose last user message carries the knowledge passages."""
+    """A copy of ``context`` whose last user message carries the knowledge passages (after a worked example)."""
     messages = list(context.messages)
-    last = dict(messages[-1])
-    last["content"] = with_passages(standard_message_text(last), passages)
-    messages[-1] = last
-    return LLMContext(messages=messages, tools=context.tools, tool_choice=context.tool_choice)
+    messages[-1] = {**messages[-1], "content": standard_message_text(messages[-1])}
+    return LLMContext(messages=knowledge_messages(messages, passages), tools=context.tools,
+                      tool_choice=context.tool_choice)
 
 
 def _model_of(config) -> str:

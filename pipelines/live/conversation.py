@@ -3,8 +3,8 @@
 ``CallGuard`` sits after the user aggregator (and the scenario slot): each
 ``LLMContextFrame`` is one finished caller turn. It either lets the turn go on
 to the LLM or ends the call itself (farewell, then a graceful end).
-``KnowledgeInjector`` adds the retrieved passages for the caller's words to
-the context before the LLM sees it.
+``KnowledgeInjector`` sends the LLM a copy of the context with the passages
+retrieved for the caller's words.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ from typing import Awaitable, Callable
 
 from loguru import logger
 from pipecat.frames.frames import EndWorkerFrame, Frame, LLMContextFrame, TTSSpeakFrame
+from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+from pipelines.dialogue.llm import knowledge_messages
 
 GOODBYE = re.compile(r"\b(good ?bye|bye(?: bye)?|that'?s all|hang up|see you)\b", re.I)
 TRANSFER = re.compile(r"\b(transfer|human|real person|an? (?:agent|operator|person)|speak to (?:someone|somebody))\b", re.I)
@@ -108,38 +111,37 @@ class CallGuard(FrameProcessor):
 
 
 class KnowledgeInjector(FrameProcessor):
-    """Puts the passages ``retrieve(query)`` finds for the caller's words into the context.
+    """Sends the LLM a copy of the context with the passages ``retrieve(query)`` finds for the caller's words.
 
-    One system message, replaced each turn, sits just before the latest caller
-    message; nothing is added when retrieval finds nothing (or fails).
+    The copy is built like the scenario engine's (``knowledge_messages``: a worked
+    example after the system prompt, the passages in the caller's last message); the
+    call's own context keeps the caller's words only. Nothing changes when retrieval
+    finds nothing (or fails).
     """
 
-    MARK = "Facts from the company's documents (answer from them if relevant):"
-
-    def __init__(self, *, retrieve: Callable[[str], list[str]], max_chars: int = 600, **kwargs):
+    def __init__(self, *, retrieve: Callable[[str], list[str]], **kwargs):
         super().__init__(**kwargs)
         self._retrieve = retrieve
-        self._max_chars = max_chars
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await super().process_frame(frame, direction)
         if isinstance(frame, LLMContextFrame) and direction == FrameDirection.DOWNSTREAM:
-            await self._inject(frame.context)
+            frame = await self._with_knowledge(frame)
         await self.push_frame(frame, direction)
 
-    async def _inject(self, context) -> None:
-        messages = [m for m in context.get_messages()
-                    if not (isinstance(m, dict) and str(m.get("content", "")).startswith(self.MARK))]
-        query = last_user_text(context)
-        passages: list[str] = []
-        if query:
-            try:
-                passages = await asyncio.to_thread(self._retrieve, query)
-            except Exception:  # noqa: BLE001 - answer without knowledge rather than fail the turn
-                logger.exception("knowledge retrieval failed")
-        if passages:
-            text = self.MARK + "\n" + "\n".join(f"- {p}" for p in passages)
-            message = {"role": "system", "content": text[: self._max_chars]}
-            last_user = max(i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "user")
-            messages.insert(last_user, message)
-        context.set_messages(messages)
+    async def _with_knowledge(self, frame: LLMContextFrame) -> LLMContextFrame:
+        messages = frame.context.get_messages()
+        if not messages or not isinstance(messages[-1], dict) or messages[-1].get("role") != "user":
+            return frame
+        query = last_user_text(frame.context)
+        try:
+            passages = await asyncio.to_thread(self._retrieve, query) if query.strip() else []
+        except Exception:  # noqa: BLE001 - answer without knowledge rather than fail the turn
+            logger.exception("knowledge retrieval failed")
+            passages = []
+        if not passages:
+            return frame
+        messages = [*messages[:-1], {**messages[-1], "content": query}]
+        context = LLMContext(messages=knowledge_messages(messages, passages), tools=frame.context.tools,
+                             tool_choice=frame.context.tool_choice)
+        return LLMContextFrame(context=context)

@@ -122,7 +122,8 @@ class LiveCall:
             self.state.caller_left = True
 
     async def run(self, *, store: bool = True):
-        """Run the call to its end, then store it (once) and hang up the provider leg if the bot ended it."""
+        """Run the call to its end, then store it (once) and hang up the provider leg if the bot ended it
+        (not after a transfer the provider accepted: the caller is on the new leg; a failed one hangs up)."""
         runner = WorkerRunner(handle_sigint=False)
         await runner.add_workers(self.worker)
         try:
@@ -130,7 +131,8 @@ class LiveCall:
         except Exception:  # noqa: BLE001 - the record is kept whatever happened
             logger.exception("call pipeline failed")
             self.state.end_reason, self.state.status = "error", "failed"
-        if self.state.ending and self.control.hang_up and not self.state.caller_left and self.state.end_reason != "transfer":
+        transferred = self.state.end_reason == "transfer" and self.state.status == "transferred"
+        if self.state.ending and self.control.hang_up and not self.state.caller_left and not transferred:
             try:
                 await self.control.hang_up()
             except Exception:  # noqa: BLE001

@@ -1,10 +1,12 @@
 """Telnyx, Plivo and Exotel media websockets through Pipecat's serializers.
 
 Same rules as Twilio: the called number picks the bot; an unknown or inactive
-number hears a short apology and the stream is closed. Provider REST hang-up
-is left to the provider (the stream closes when the bot ends the call), so
-these serializers run with ``auto_hang_up=False``; Plivo's stream start has
-no numbers, so its answer XML passes them in the stream URL's query string.
+number hears a short apology and the call is hung up. Hang-up and transfer go
+through ``provider_control.py`` (the call's ``CallControl``: Telnyx and Plivo
+REST APIs; Exotel by closing the stream), called once by ``LiveCall.run``
+rather than by the serializers on every end of the pipeline, so these run with
+``auto_hang_up=False``; Plivo's stream start has no numbers, so its answer XML
+passes them in the stream URL's query string.
 """
 
 from __future__ import annotations

@@ -5,7 +5,11 @@ runs each call's pipeline as an asyncio task. Routes:
 
 - ``GET /healthz``: JSON (models, active calls, spooled records);
 - ``POST /telephony/twilio/voice``: Twilio's voice webhook -> TwiML that connects a media stream;
-- ``WS /telephony/twilio/media``: Twilio Media Streams -> a live call.
+- ``WS /telephony/twilio/media``: Twilio Media Streams -> a live call;
+- ``POST /telephony/plivo/answer``, ``WS /telephony/{telnyx,plivo,exotel}/media``: the
+  other providers' streams (``providers.py``), hung up and transferred through
+  ``provider_control.py``; ``/telephony/plivo/transfer``: the XML a Plivo transfer fetches;
+- ``POST /telephony/daily/dialin``, ``/call/{slug}``: Daily SIP dial-in, browser calls.
 
 Calls are stored at hang-up (``LiveCall.run``); a background loop replays
 calls spooled while the database was away.
@@ -24,6 +28,7 @@ from urllib.parse import parse_qs, urlencode
 import httpx
 import numpy as np
 from django.conf import settings
+from django.core import signing
 from loguru import logger
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -33,7 +38,7 @@ from starlette.websockets import WebSocket
 
 from pipelines.call_store import replay_spool, spool_dir
 from pipelines.config import BotConfig, BotNotFound
-from pipelines.live import browser, daily, providers, twilio
+from pipelines.live import browser, daily, provider_control, providers, twilio
 from pipelines.live.db import in_db_thread
 from pipelines.live.factory import CallInfo, build_call
 from pipelines.model_registry import registry
@@ -58,6 +63,12 @@ class CallHub:
     def full(self) -> bool:
         """At capacity: new calls are refused politely (each call costs CPU on the shared cores)."""
         return len(self.active) >= settings.CALLS_MAX_CONCURRENT
+
+    def http_url(self, connection, path: str) -> str:
+        """An absolute http(s) URL on this runner as the provider reached it (request or websocket)."""
+        secure = connection.url.scheme in ("https", "wss") or connection.headers.get("x-forwarded-proto") == "https"
+        host = connection.headers.get("host", f"{settings.RUNNER_HOST}:{settings.RUNNER_PORT}")
+        return f"{'https' if secure else 'http'}://{host}{path}"
 
     def stream_url(self, request: Request, path: str) -> str:
         scheme = "wss" if request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https" else "ws"
@@ -184,16 +195,28 @@ def create_app(hub: CallHub | None = None, *, preload: bool = True, spool_replay
             logger.warning(f"{provider} media stream rejected: {exc}")
             await websocket.close(code=1008)
             return
+        call_id = data.get("call_id") or ""
+
+        def plivo_transfer_url(token: str) -> str:
+            return hub.http_url(websocket, "/telephony/plivo/transfer") + "?" + urlencode({"token": token})
+
+        control = provider_control.control_for(provider, call_id, websocket, transfer_url=plivo_transfer_url)
         transport = providers.websocket_transport(websocket, providers.serializer_for(provider, data))
         try:
             config = await in_db_thread(hub.resolve_number, data["to"])
         except BotNotFound as exc:
             providers.log_rejected(provider, data, exc)
             await providers.say_and_close(transport, twilio.UNKNOWN_NUMBER_APOLOGY)
+            if control.hang_up is not None:
+                try:
+                    await control.hang_up()
+                except Exception:  # noqa: BLE001
+                    logger.exception(f"{provider} hang-up of {call_id} failed")
             return
+        config = provider_control.without_unsupported_transfer(config, control, provider=provider, call_id=call_id)
         call = build_call(config, transport, CallInfo(
-            transport=provider, external_id=data.get("call_id") or data.get("stream_id") or "",
-            from_number=data["from"], to_number=data["to"]), llm_base_url=hub.llm_base_url)
+            transport=provider, external_id=call_id or data.get("stream_id") or "",
+            from_number=data["from"], to_number=data["to"]), control=control, llm_base_url=hub.llm_base_url)
 
         @transport.event_handler("on_client_disconnected")
         async def _gone(_transport, _ws):
@@ -213,6 +236,15 @@ def create_app(hub: CallHub | None = None, *, preload: bool = True, spool_replay
                             f"{twilio.UNKNOWN_NUMBER_APOLOGY}</Speak><Hangup/></Response>", media_type="application/xml")
         url = hub.stream_url(request, "/telephony/plivo/media") + "?" + urlencode({"to": to, "from": from_})
         return Response(providers.plivo_answer_xml(url), media_type="application/xml")
+
+    async def plivo_transfer(request: Request):
+        """The XML Plivo fetches for a transfer (``aleg_url``): dial the number the signed token names."""
+        try:
+            number = provider_control.transfer_target(request.query_params.get("token", ""))
+        except signing.BadSignature:
+            logger.warning("plivo transfer URL with a missing, forged or expired token")
+            return Response("invalid transfer token", status_code=403)
+        return Response(provider_control.plivo_dial_xml(number), media_type="application/xml")
 
     webrtc = None
 
@@ -319,6 +351,7 @@ def create_app(hub: CallHub | None = None, *, preload: bool = True, spool_replay
         Route("/telephony/twilio/voice", twilio_voice, methods=["POST"]),
         WebSocketRoute("/telephony/twilio/media", twilio_media),
         Route("/telephony/plivo/answer", plivo_answer, methods=["POST"]),
+        Route("/telephony/plivo/transfer", plivo_transfer, methods=["GET", "POST"]),
         WebSocketRoute("/telephony/{provider}/media", provider_media),
         Route("/telephony/daily/dialin", daily_dialin, methods=["POST"]),
         Route("/call/{slug}", call_page),

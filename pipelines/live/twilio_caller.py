@@ -38,15 +38,31 @@ class TwilioCaller:
         self.speech_ends: list[float] = []
         self._reader = None
 
-    async def connect(self):
-        self.ws = await websockets.connect(self.url, max_size=None)
-        await self.ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
-        await self.ws.send(json.dumps({
+    # The protocol: a subclass speaking another provider's stream protocol overrides these three.
+
+    def start_messages(self) -> list[dict]:
+        return [{"event": "connected", "protocol": "Call", "version": "1.0.0"}, {
             "event": "start", "sequenceNumber": "1", "streamSid": self.stream_sid,
             "start": {"streamSid": self.stream_sid, "callSid": self.call_sid, "accountSid": "ACtest",
                       "tracks": ["inbound"], "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
                       "customParameters": {"to": self.to, "from": self.from_}},
-        }))
+        }]
+
+    def media_message(self, pcm8: bytes) -> dict:
+        """The caller's 8 kHz PCM16 audio as a media message."""
+        payload = base64.b64encode(audioop.lin2ulaw(pcm8, 2)).decode()
+        return {"event": "media", "streamSid": self.stream_sid, "media": {"track": "inbound", "payload": payload}}
+
+    def bot_pcm(self, message: dict) -> bytes | None:
+        """The bot's audio in a message as 8 kHz PCM16; None for other messages."""
+        if message.get("event") == "media":
+            return audioop.ulaw2lin(base64.b64decode(message["media"]["payload"]), 2)
+        return None
+
+    async def connect(self):
+        self.ws = await websockets.connect(self.url, max_size=None)
+        for message in self.start_messages():
+            await self.ws.send(json.dumps(message))
         self._reader = asyncio.create_task(self._read())
         return self
 
@@ -56,8 +72,8 @@ class TwilioCaller:
                 message = json.loads(raw)
                 event = message.get("event")
                 now = time.monotonic()
-                if event == "media":
-                    pcm = audioop.ulaw2lin(base64.b64decode(message["media"]["payload"]), 2)
+                pcm = self.bot_pcm(message)
+                if pcm is not None:
                     self.bot_audio.extend(pcm)
                     self.play_until = max(self.play_until, now) + len(pcm) / 2 / 8000
                     if np.abs(np.frombuffer(pcm, dtype=np.int16)).max(initial=0) > 300:
@@ -75,10 +91,8 @@ class TwilioCaller:
     async def _send_pcm8(self, pcm8: bytes, clock: list[float]):
         for i in range(0, len(pcm8), 320):
             chunk = pcm8[i:i + 320].ljust(320, b"\0")
-            payload = base64.b64encode(audioop.lin2ulaw(chunk, 2)).decode()
             try:
-                await self.ws.send(json.dumps({"event": "media", "streamSid": self.stream_sid,
-                                               "media": {"track": "inbound", "payload": payload}}))
+                await self.ws.send(json.dumps(self.media_message(chunk)))
             except websockets.ConnectionClosed:
                 return
             clock[0] += 0.02

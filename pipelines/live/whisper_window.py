@@ -16,16 +16,21 @@ with the full window (``full_transcribe``), which also judges silence.
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 MAX_WINDOW_SECS = 30.0
 # Ten characters said twice in one short turn is almost always a decoder loop
 # ("on Friday, on Friday, on Friday"); a rare real repeat only costs the second pass.
 LOOP_WINDOW = 10
+SENTENCE_END = re.compile(r"[.?!]\s+")
 # Fewer characters than this per second of audio means the short window dropped words
 # (seen: "two one two, five five five" heard as "555"); ask the full window.
 MIN_CHARS_PER_SEC = 2.0
@@ -47,6 +52,20 @@ class Transcript:
 def looks_like_a_loop(text: str) -> bool:
     text = text.lower()
     return any(text.find(text[i:i + LOOP_WINDOW], i + LOOP_WINDOW) != -1 for i in range(len(text) - LOOP_WINDOW))
+
+
+def without_echo(text: str) -> str:
+    """``text`` cut where, after a sentence end, it starts over ("Hi, what are your hours? Hi, what are").
+
+    The short window's silent padding sometimes makes Whisper read the utterance a second
+    time instead of ending; the first reading is the transcript.
+    """
+    lowered = text.lower()
+    for end in SENTENCE_END.finditer(text):
+        rest = lowered[end.end():].rstrip(" .?!,")
+        if len(rest) >= LOOP_WINDOW and lowered.startswith(rest):
+            return text[: end.end()].strip()
+    return text
 
 
 @lru_cache(maxsize=8)
@@ -95,11 +114,18 @@ def fast_transcribe(model, audio: np.ndarray, *, language: str | None = None, pa
         suppress_tokens=list(suppressed), return_no_speech_prob=True,
     )[0]
     tokens = result.sequences_ids[0]
-    if len(tokens) >= max_tokens:  # never reached end-of-text
-        return None
-    text = tokenizer.decode([t for t in tokens if t < tokenizer.eot]).strip()
-    if looks_like_a_loop(text) or (text and len(text) < MIN_CHARS_PER_SEC * duration) \
-            or result.no_speech_prob >= no_speech_max:
+    text = without_echo(tokenizer.decode([t for t in tokens if t < tokenizer.eot]).strip())
+    reason = None
+    if len(tokens) >= max_tokens:
+        reason = "no end-of-text"
+    elif looks_like_a_loop(text):
+        reason = "a loop"
+    elif text and len(text) < MIN_CHARS_PER_SEC * duration:
+        reason = "too few characters"
+    elif result.no_speech_prob >= no_speech_max:
+        reason = f"no-speech {result.no_speech_prob:.2f}"
+    if reason:
+        logger.debug("fast pass over %.2f s rejected (%s): %r", duration, reason, text)
         return None
     return Transcript(text, result.no_speech_prob, full_window=False)
 

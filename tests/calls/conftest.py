@@ -1,5 +1,6 @@
 """Fixtures for live-call tests: models loaded once per session, a bot with a short prompt."""
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -76,12 +77,26 @@ def runner(llm_server, loaded_models):
     thread.join(10)
 
 
-class FakeTwilio:
+class LocalFake:
+    """A provider's REST API faked on a free loopback port, served from a thread."""
+
+    def _serve(self, handler) -> None:
+        import threading
+        from http.server import ThreadingHTTPServer
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+class FakeTwilio(LocalFake):
     """Twilio's REST API at the HTTP boundary: records call updates (hang-up, transfer)."""
 
     def __init__(self):
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from http.server import BaseHTTPRequestHandler
         from urllib.parse import parse_qs
 
         self.requests: list[tuple[str, dict]] = []
@@ -99,12 +114,7 @@ class FakeTwilio:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
+        self._serve(Handler)
 
 
 @pytest.fixture
@@ -113,6 +123,64 @@ def fake_twilio(settings):
     settings.TWILIO_API_BASE_URL = fake.url
     settings.TWILIO_ACCOUNT_SID = "ACtest"
     settings.TWILIO_AUTH_TOKEN = "secret"
+    yield fake
+    fake.close()
+
+
+class FakeProviderAPI(LocalFake):
+    """Telnyx's and Plivo's REST APIs at the HTTP boundary (their paths do not overlap).
+
+    Records ``(method, path, Authorization header, JSON body or None)`` per request and
+    answers as the provider does: Telnyx 200 ``{"data": {"result": "ok"}}``, Plivo 204 to
+    a hang-up and 202 to a transfer; ``answer = (status, body)`` overrides (e.g. 404).
+    """
+
+    def __init__(self):
+        import json
+        from http.server import BaseHTTPRequestHandler
+
+        self.requests: list[tuple[str, str, str, object]] = []
+        self.answer: tuple[int, dict | None] | None = None
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self):
+                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
+                fake.requests.append((self.command, self.path, self.headers.get("authorization", ""),
+                                      json.loads(raw) if raw else None))
+                if fake.answer is not None:
+                    status, body = fake.answer
+                elif self.path.startswith("/v2/calls/"):
+                    status, body = 200, {"data": {"result": "ok"}}
+                elif self.command == "DELETE":
+                    status, body = 204, None
+                else:
+                    status, body = 202, {"message": "call transferred", "api_id": "fake"}
+                self.send_response(status)
+                data = json.dumps(body).encode() if body is not None else b""
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_POST = do_DELETE = _handle
+
+            def log_message(self, *args):
+                pass
+
+        self._serve(Handler)
+
+
+TELNYX_AUTH = "Bearer KEYtest"
+PLIVO_AUTH = "Basic " + base64.b64encode(b"MAtest:secret").decode()
+
+
+@pytest.fixture
+def fake_providers(settings):
+    fake = FakeProviderAPI()
+    settings.TELNYX_API_BASE_URL = settings.PLIVO_API_BASE_URL = fake.url
+    settings.TELNYX_API_KEY = "KEYtest"
+    settings.PLIVO_AUTH_ID, settings.PLIVO_AUTH_TOKEN = "MAtest", "secret"
     yield fake
     fake.close()
 

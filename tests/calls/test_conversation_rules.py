@@ -6,6 +6,7 @@ from pipecat.frames.frames import EndWorkerFrame, LLMContextFrame, TTSSpeakFrame
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.tests.utils import run_test
 
+from pipelines.dialogue.llm import ANSWER_EXAMPLE
 from pipelines.live.conversation import MAX_TURNS_FAREWELL, CallGuard, CallState, KnowledgeInjector
 from pipelines.live.text_chunks import FirstClauseTextAggregator
 
@@ -40,24 +41,26 @@ def test_goodbye_is_detected_and_ordinary_words_are_not():
     assert state.end_reason == "goodbye"
 
 
-def test_knowledge_injection_replaces_last_turns_passages():
+def test_knowledge_goes_to_the_llm_in_a_copy_of_the_context():
     asked = []
 
     def retrieve(query):
         asked.append(query)
         return [f"passage about {query}"]
 
-    injector = KnowledgeInjector(retrieve=retrieve)
     context = context_with("opening hours?")
-    asyncio.run(run_test(injector, frames_to_send=[LLMContextFrame(context)], expected_down_frames=None))
+    context.add_message({"role": "assistant", "content": "We open at nine."})
     context.add_message({"role": "user", "content": "prices?"})
-    asyncio.run(run_test(KnowledgeInjector(retrieve=retrieve), frames_to_send=[LLMContextFrame(context)],
-                         expected_down_frames=None))
-    messages = context.get_messages()
-    injected = [m for m in messages if m["role"] == "system"]
-    assert asked == ["opening hours?", "prices?"]
-    assert len(injected) == 1 and "passage about prices?" in injected[0]["content"]
-    assert messages[-1] == {"role": "user", "content": "prices?"} and messages[-2] is injected[0]
+    down, _ = asyncio.run(run_test(KnowledgeInjector(retrieve=retrieve), frames_to_send=[LLMContextFrame(context)],
+                                   expected_down_frames=None))
+    sent = [f for f in down if isinstance(f, LLMContextFrame)]
+    assert asked == ["prices?"] and len(sent) == 1 and sent[0].context is not context
+    messages = sent[0].context.get_messages()
+    assert messages[:2] == list(ANSWER_EXAMPLE)  # the worked example comes first (no system prompt here)
+    assert messages[2:4] == context.get_messages()[:2]
+    assert messages[-1]["role"] == "user" and "- passage about prices?" in messages[-1]["content"]
+    assert messages[-1]["content"].endswith("Caller: prices?")
+    assert context.get_messages()[-1] == {"role": "user", "content": "prices?"}  # the call's context is untouched
 
 
 def test_knowledge_failure_answers_without_documents():

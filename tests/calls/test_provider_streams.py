@@ -1,15 +1,20 @@
-"""Telnyx, Plivo and Exotel media streams (Pipecat serializers) against the real runner and models."""
+"""Telnyx, Plivo and Exotel media streams (Pipecat serializers) against the real runner and models;
+hang-up and transfer reach a local fake of the providers' REST APIs."""
 
 import asyncio
+import audioop
 import base64
 import json
 import time
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 import websockets
 
-from tests.calls.conftest import wait_for_call
+from pipelines.live.conversation import FAREWELL, TRANSFER_PHRASE
+from pipelines.live.twilio_caller import TwilioCaller
+from tests.calls.conftest import PLIVO_AUTH, TELNYX_AUTH, audio, wait_for_call
 
 pytestmark = [pytest.mark.models, pytest.mark.django_db(transaction=True)]
 
@@ -40,7 +45,7 @@ async def greeting_over(provider: str, url: str, to: str) -> list[dict]:
 
 
 @pytest.mark.parametrize("provider", ["telnyx", "plivo", "exotel"])
-def test_provider_stream_hears_the_greeting_and_is_stored(provider, runner, desk_number, queued):
+def test_provider_stream_hears_the_greeting_and_is_stored(provider, runner, desk_number, queued, fake_providers):
     base, _ = runner
     url = base.replace("http://", "ws://") + f"/telephony/{provider}/media"
     if provider == "plivo":  # Plivo's start has no numbers: the answer XML puts them in the URL
@@ -55,3 +60,98 @@ def test_provider_stream_hears_the_greeting_and_is_stored(provider, runner, desk
     call = wait_for_call({"telnyx": "v3:telnyx-call", "plivo": "plivo-call", "exotel": "exotel-call"}[provider])
     assert call.transport == provider and call.end_reason == "caller_hangup"
     assert call.turns.filter(role="bot").first().text == "Hello, Alpha Dental, how can I help?"
+    assert fake_providers.requests == []  # the caller hung up: nothing to end on the provider's side
+
+
+CALL_IDS = {"telnyx": "v3:telnyx-call", "plivo": "plivo-call", "exotel": "exotel-call"}
+
+
+class ProviderCaller(TwilioCaller):
+    """The Twilio test caller speaking Telnyx's, Plivo's or Exotel's stream protocol."""
+
+    def __init__(self, provider: str, base: str, *, to: str):
+        self.provider = provider
+        url = base.replace("http://", "ws://") + f"/telephony/{provider}/media"
+        if provider == "plivo":  # the answer XML puts the numbers in the stream URL
+            url += "?" + urlencode({"to": to, "from": "+12125550199"})
+        super().__init__(url, to=to, call_sid=CALL_IDS[provider])
+
+    def start_messages(self) -> list[dict]:
+        return [{"event": "connected"}, START[self.provider](self.to)]  # ids as in CALL_IDS
+
+    def media_message(self, pcm8: bytes) -> dict:
+        payload = pcm8 if self.provider == "exotel" else audioop.lin2ulaw(pcm8, 2)  # Exotel: PCM16
+        return {"event": "media", "media": {"payload": base64.b64encode(payload).decode()}}
+
+    def bot_pcm(self, message: dict) -> bytes | None:
+        if message.get("event") not in ("media", "playAudio"):
+            return None
+        payload = base64.b64decode(message["media"]["payload"])
+        return payload if self.provider == "exotel" else audioop.ulaw2lin(payload, 2)
+
+
+def call_ending(provider: str, base: str, to: str, wav: str) -> ProviderCaller:
+    """Hear the greeting, say ``wav``, then keep the line open until the runner closes it."""
+
+    async def scenario():
+        caller = await ProviderCaller(provider, base, to=to).connect()
+        assert await caller.wait_bot_done(), "no greeting"
+        await caller.say(audio(wav))
+        while not caller.closed_by_server.is_set():
+            await caller.silence(0.2)
+        return caller
+
+    return asyncio.run(asyncio.wait_for(scenario(), 90))
+
+
+HANG_UP = {
+    "telnyx": [("POST", "/v2/calls/v3:telnyx-call/actions/hangup", TELNYX_AUTH, {})],
+    "plivo": [("DELETE", "/v1/Account/MAtest/Call/plivo-call/", PLIVO_AUTH, None)],
+    "exotel": [],  # no REST call control: closing the stream ends the Voicebot applet
+}
+
+
+@pytest.mark.parametrize("provider", ["telnyx", "plivo", "exotel"])
+def test_goodbye_hangs_up_through_the_provider(provider, runner, desk_number, fake_providers, queued):
+    base, _ = runner
+    caller = call_ending(provider, base, desk_number.number, "caller_bye.wav")
+    call = wait_for_call(CALL_IDS[provider])
+    assert caller.closed_by_server.is_set()
+    assert (call.transport, call.end_reason) == (provider, "goodbye")
+    assert list(call.turns.values_list("text", flat=True))[-1] == FAREWELL
+    assert fake_providers.requests == HANG_UP[provider]
+
+
+@pytest.mark.parametrize("provider", ["telnyx", "plivo"])
+def test_transfer_request_transfers_through_the_provider(provider, runner, desk_number, fake_providers, queued):
+    base, _ = runner
+    call_ending(provider, base, desk_number.number, "caller_human.wav")
+    call = wait_for_call(CALL_IDS[provider])
+    assert (call.end_reason, call.status) == ("transfer", "transferred")
+    assert TRANSFER_PHRASE in list(call.turns.values_list("text", flat=True))
+    if provider == "telnyx":
+        assert fake_providers.requests == [
+            ("POST", "/v2/calls/v3:telnyx-call/actions/transfer", TELNYX_AUTH, {"to": "+4930999999"})]
+        return
+    [(method, path, auth, body)] = fake_providers.requests  # no hang-up after a transfer
+    assert (method, path, auth) == ("POST", "/v1/Account/MAtest/Call/plivo-call/", PLIVO_AUTH)
+    assert (body["legs"], body["aleg_method"]) == ("aleg", "POST")
+    assert body["aleg_url"].startswith(base + "/telephony/plivo/transfer?token=")
+    dial = httpx.post(body["aleg_url"]).text  # what Plivo fetches next for the caller's leg
+    assert dial.endswith("<Response><Dial><Number>+4930999999</Number></Dial></Response>")
+
+
+def test_unknown_number_hears_the_apology_and_is_hung_up(runner, fake_providers):
+    base, _ = runner
+
+    async def call_unknown():
+        caller = await ProviderCaller("telnyx", base, to="+4930000000").connect()
+        await asyncio.wait_for(caller.closed_by_server.wait(), 20)
+        return caller
+
+    caller = asyncio.run(call_unknown())
+    assert len(caller.bot_audio) > 8000
+    deadline = time.monotonic() + 5  # the hang-up follows the stream's close
+    while not fake_providers.requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fake_providers.requests == HANG_UP["telnyx"]

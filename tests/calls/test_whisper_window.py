@@ -5,7 +5,13 @@ import wave
 import numpy as np
 import pytest
 
-from pipelines.live.whisper_window import fast_transcribe, full_transcribe, looks_like_a_loop, transcribe_utterance
+from pipelines.live.whisper_window import (
+    fast_transcribe,
+    full_transcribe,
+    looks_like_a_loop,
+    transcribe_utterance,
+    without_echo,
+)
 from tests.calls.conftest import audio
 
 pytestmark = pytest.mark.models
@@ -46,6 +52,17 @@ def test_a_looping_fast_pass_is_rejected(whisper):
     pcm = caller_turn("booking_3_date.wav")
     assert fast_transcribe(whisper, pcm, pad_secs=1.0) is None
     assert "friday" in transcribe_utterance(whisper, pcm, pad_secs=1.0).text.lower()
+
+
+def test_a_second_reading_after_the_sentence_end_is_cut():
+    # Seen in the latency bench: the padded window read the question twice instead of ending.
+    assert without_echo("Hi, what are your opening hours? Hi, what are your opening") == (
+        "Hi, what are your opening hours?")
+    assert without_echo("Yes, that is right. Yes, that is right.") == "Yes, that is right."
+    # A different second sentence, a short repeat or a loop within the sentence stay as they are.
+    assert without_echo("I'd like a haircut. I'd like it on Friday.") == "I'd like a haircut. I'd like it on Friday."
+    assert without_echo("No. No.") == "No. No."
+    assert without_echo("on Friday, on Friday, on Friday,") == "on Friday, on Friday, on Friday,"
 
 
 def test_loop_detection():

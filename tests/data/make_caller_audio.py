@@ -11,6 +11,8 @@ LINES = {
     "caller_book.wav": "Can I book an appointment for tomorrow morning?",
     "caller_price.wav": "How much does a cleaning cost?",
     "caller_bye.wav": "Thank you, goodbye.",
+    # A price from the demo salon's price list (tests/calls/test_voice_knowledge.py).
+    "caller_gel_price.wav": "What is the price of a gel manicure?",
     "caller_human.wav": "Please transfer me to a human.",
     # A booking with the demo salon, turn by turn (tests/dialogue/test_voice_booking.py).
     "booking_1_start.wav": "Hello, I would like to book an appointment.",

@@ -37,6 +37,7 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.utils.time import time_now_iso8601
 
 from pipelines.dialogue.engine import DialogueEngine
+from pipelines.dialogue.llm import ANSWER_EXAMPLE
 from pipelines.dialogue.processor import ScenarioProcessor, context_with_passages
 
 from .conftest import fixed_clock
@@ -166,12 +167,14 @@ def test_scripted_turns_are_spoken_without_the_llm_and_a_question_reaches_it_wit
                                                   "phone": "+12125550123"})
 
 
-def test_knowledge_goes_into_a_copy_of_the_last_user_message():
-    context = LLMContext(messages=[{"role": "user", "content": "Do you sell gift cards?"}])
+def test_knowledge_goes_into_a_copy_of_the_last_user_message_after_the_worked_example():
+    system = {"role": "system", "content": "You are the receptionist."}
+    context = LLMContext(messages=[system, {"role": "user", "content": "Do you sell gift cards?"}])
     copy = context_with_passages(context, ["Gift cards are sold at the front desk."])
+    assert copy.messages[0] == system and copy.messages[1:3] == list(ANSWER_EXAMPLE)
     assert "Gift cards are sold at the front desk." in copy.messages[-1]["content"]
     assert "Do you sell gift cards?" in copy.messages[-1]["content"]
-    assert context.messages == [{"role": "user", "content": "Do you sell gift cards?"}]
+    assert context.messages == [system, {"role": "user", "content": "Do you sell gift cards?"}]
 
 
 def test_goodbye_speaks_then_ends_the_pipeline_with_the_reason(demo_config, embed, salon_knowledge):
