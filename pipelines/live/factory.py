@@ -68,6 +68,8 @@ class TurnTuning:
     vad_confidence: float = 0.7
     speech_timeout_secs: float = 0.25  # turn-end wait after the VAD stop (Whisper runs meanwhile)
     complete_turn_secs: float = 0.0  # ... cut to this once the transcript reads as finished (turn_end.py)
+    digits_turn_secs: float = 0.8  # ... stretched to this after a digit group (phone numbers)
+    unfinished_turn_secs: float = 0.7  # ... and to this after a trailing comma or dash ("Hello, ...")
     stt_trailing_silence_secs: float = 0.2
 
 
@@ -199,7 +201,9 @@ def build_call(
             user_turn_strategies=UserTurnStrategies(
                 start=[VADUserTurnStartStrategy(), TranscriptionUserTurnStartStrategy()],
                 stop=[PunctuationTurnStopStrategy(user_speech_timeout=tuning.speech_timeout_secs,
-                                                  complete_timeout=tuning.complete_turn_secs)],
+                                                  complete_timeout=tuning.complete_turn_secs,
+                                                  digits_timeout=tuning.digits_turn_secs,
+                                                  unfinished_timeout=tuning.unfinished_turn_secs)],
             ),
             user_turn_stop_timeout=5.0,  # safety net only: a slow transcript must not split the turn
             user_idle_timeout=config.silence_timeout_sec,
