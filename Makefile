@@ -7,19 +7,21 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.installed
 
-# llama-cpp-python ships only as source. Its default build (-march=native) faults
-# on VMs that advertise AMX (see NOTES-offline-stack), and fixed flags fault on CPUs
-# without one of them (AVX-VNNI on AMD EPYC), so the SIMD flags are read from this
-# CPU, AMX never among them, and the wheel is cached per flag set outside the checkout.
+# The bundled LLM server is llama.cpp's C++ llama-server, built from the source in
+# the pinned llama-cpp-python sdist (requirements/build_llama_server.sh). A native
+# build (-march=native) faults on VMs that advertise AMX (see NOTES-offline-stack),
+# and fixed flags fault on CPUs without one of them (AVX-VNNI on AMD EPYC), so the
+# SIMD flags are read from this CPU, AMX never among them, and the binary is cached
+# per flag set outside the checkout.
 LLAMA_VERSION := 0.3.36
 LLAMA_SIMD    := avx2:AVX2 fma:FMA f16c:F16C bmi2:BMI2 avx512f:AVX512 avx512vbmi:AVX512_VBMI \
                  avx512_vnni:AVX512_VNNI avx512_bf16:AVX512_BF16 avx_vnni:AVX_VNNI
 LLAMA_CMAKE   := -DGGML_NATIVE=OFF $(shell for f in $(LLAMA_SIMD); do \
                    if grep -qw "$${f%%:*}" /proc/cpuinfo 2>/dev/null; then on=ON; else on=OFF; fi; \
                    printf -- ' -DGGML_%s=%s' "$${f##*:}" "$$on"; done)
-LLAMA_KEY     := $(shell echo '$(LLAMA_CMAKE)' | md5sum | cut -c1-10)
-WHEELHOUSE    ?= $(HOME)/.cache/voicebot/wheels/llama-$(LLAMA_KEY)
-# The stamp names the flag set: a venv moved to another CPU reinstalls the matching build.
+LLAMA_KEY     := $(shell echo '$(LLAMA_VERSION) $(LLAMA_CMAKE)' | md5sum | cut -c1-10)
+LLAMA_CACHE   ?= $(HOME)/.cache/voicebot/llama-server-$(LLAMA_KEY)
+# The stamp names the flag set: a venv moved to another CPU gets the matching build.
 LLAMA_STAMP   := $(VENV)/.llm-$(LLAMA_KEY)
 
 export DO_NOT_TRACK := true
@@ -38,12 +40,10 @@ $(STAMP): requirements/base.txt requirements/dev.txt requirements/models.txt req
 	$(PIP) install -q --no-deps -r requirements/models.txt
 	touch $@
 
-$(LLAMA_STAMP): requirements/llm.txt | $(STAMP)
-	mkdir -p $(WHEELHOUSE)
-	ls $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || \
-	  CMAKE_ARGS="$(LLAMA_CMAKE)" $(PIP) wheel -q --no-deps --no-cache-dir -w $(WHEELHOUSE) llama-cpp-python==$(LLAMA_VERSION)
-	$(PIP) install -q --find-links $(WHEELHOUSE) -r requirements/llm.txt -c requirements/constraints.txt
-	$(PIP) install -q --force-reinstall --no-deps $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
+$(LLAMA_STAMP): requirements/llm.txt requirements/build_llama_server.sh | $(STAMP)
+	test -x $(LLAMA_CACHE)/llama-server || \
+	  LLAMA_CMAKE="$(LLAMA_CMAKE)" sh requirements/build_llama_server.sh $(PY) $(LLAMA_CACHE)
+	cp $(LLAMA_CACHE)/llama-server $(VENV)/bin/llama-server
 	rm -f $(VENV)/.llm $(VENV)/.llm-*
 	touch $@
 

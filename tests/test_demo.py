@@ -64,7 +64,7 @@ def test_demo_serves_admin_with_demo_data_and_stops_everything_on_sigint(demo_en
 
         children = psutil.Process(proc.pid).children(recursive=True)
         names = " ".join(" ".join(c.cmdline()) for c in children)
-        assert "runserver" in names and "worker" in names and "beat" in names and "llama_cpp.server" in names
+        assert "runserver" in names and "worker" in names and "beat" in names and "llama-server" in names
 
         with httpx.Client(base_url=f"http://127.0.0.1:{web}", timeout=10) as http:
             login = http.get("/admin/login/")

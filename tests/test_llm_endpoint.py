@@ -31,27 +31,54 @@ def test_bundled_llm_server_answers_chat_completions(llm_server):
     assert isinstance(text, str) and text.strip()
 
 
+async def stream_reply(client, base_url: str, question: str, max_tokens: int = 24) -> dict:
+    """One streamed chat completion: its text, finish reason and when its first and last tokens came."""
+    import time
+
+    body = {"model": llm_endpoint.default_model(), "max_tokens": max_tokens, "temperature": 0, "stream": True,
+            "messages": [{"role": "user", "content": question}]}
+    reply = {"text": "", "finish": None, "first": None, "last": None}
+    async with client.stream("POST", f"{base_url}/chat/completions", json=body, timeout=60) as response:
+        async for line in response.aiter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            choice = json.loads(line[6:])["choices"][0]
+            piece = choice.get("delta", {}).get("content") or ""
+            if piece:
+                reply["first"] = reply["first"] or time.monotonic()
+                reply["last"] = time.monotonic()
+            reply["text"] += piece
+            reply["finish"] = choice.get("finish_reason") or reply["finish"]
+    return reply
+
+
 def test_two_streamed_replies_at_once_both_finish(llm_server):
     """Two calls answering at the same moment: neither stream is cut off by the other."""
     import asyncio
 
-    async def stream_reply(client, question):
-        body = {"model": llm_endpoint.default_model(), "max_tokens": 24, "temperature": 0, "stream": True,
-                "messages": [{"role": "user", "content": question}]}
-        text, finish = "", None
-        async with client.stream("POST", f"{llm_server}/chat/completions", json=body, timeout=60) as response:
-            async for line in response.aiter_lines():
-                if not line.startswith("data: ") or line == "data: [DONE]":
-                    continue
-                choice = json.loads(line[6:])["choices"][0]
-                text += choice.get("delta", {}).get("content") or ""
-                finish = choice.get("finish_reason") or finish
-        return text, finish
-
     async def both():
         async with httpx.AsyncClient() as client:
-            return await asyncio.gather(stream_reply(client, "Are you open on Sunday?"),
-                                        stream_reply(client, "How much is a haircut?"))
+            return await asyncio.gather(stream_reply(client, llm_server, "Are you open on Sunday?"),
+                                        stream_reply(client, llm_server, "How much is a haircut?"))
 
-    for text, finish in asyncio.run(both()):
-        assert text.strip() and finish in ("stop", "length"), (text, finish)
+    for reply in asyncio.run(both()):
+        assert reply["text"].strip() and reply["finish"] in ("stop", "length"), reply
+
+
+def test_concurrent_replies_are_decoded_together_not_queued(llm_server):
+    """Four callers at once: every reply starts before any of them has finished.
+
+    A server that answers one request at a time makes the last caller wait for
+    three whole answers; llama-server's slots decode the four in one batch.
+    """
+    import asyncio
+
+    questions = ["Are you open on Sunday?", "How much is a haircut?", "Can I park nearby?", "Do you sell gift cards?"]
+
+    async def together():
+        async with httpx.AsyncClient() as client:
+            return await asyncio.gather(*(stream_reply(client, llm_server, q, max_tokens=48) for q in questions))
+
+    replies = asyncio.run(together())
+    assert all(r["text"].strip() and r["first"] for r in replies), replies
+    assert max(r["first"] for r in replies) < min(r["last"] for r in replies), replies

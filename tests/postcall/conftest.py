@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -34,7 +33,9 @@ KILL_TEST_BROKER = "redis://127.0.0.1:6379/11"
 
 
 def llama_available() -> bool:
-    return importlib.util.find_spec("llama_cpp") is not None
+    from voicebot import llm_endpoint
+
+    return llm_endpoint.embedded_server_available()
 
 
 def start_worker(queue: str, extra_env: dict, app: str = "voicebot", log_name: str | None = None):
@@ -83,7 +84,7 @@ def kill_worker(proc, sig=signal.SIGKILL) -> None:
 
 @pytest.fixture(scope="session")
 def postcall_llm_url(request):
-    """The bundled LLM when llama-cpp is installed (started before any worker), else a dead URL."""
+    """The bundled LLM when llama-server is built (started before any worker), else a dead URL."""
     if llama_available():
         return request.getfixturevalue("llm_server")
     return DEAD_LLM

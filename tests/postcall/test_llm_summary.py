@@ -1,15 +1,15 @@
 """The summary from the real bundled LLM (SmolLM2 on llama.cpp): usable, or the fallback; never lost."""
 
-import importlib.util
 import time
 
 import pytest
 
 from postcall import summary
+from voicebot import llm_endpoint
 from voicebot.models import CallTurn
 
-pytestmark = [pytest.mark.models, pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
-                                                     reason="llama-cpp-python is not installed")]
+pytestmark = [pytest.mark.models, pytest.mark.skipif(not llm_endpoint.embedded_server_available(),
+                                                     reason="no llama-server: run `make setup`")]
 
 TURNS = [
     CallTurn(index=0, role="bot", text="Alpha Dental, how can I help?"),

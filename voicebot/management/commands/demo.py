@@ -70,7 +70,6 @@ class Command(BaseCommand):
         if not env_url and not llm_endpoint.ollama_answers():
             try:
                 argv = llm_endpoint.embedded_server_command()
-                import llama_cpp  # noqa: F401  (installed by `make setup`)
             except Exception as exc:  # the platform runs without an LLM; calls use the fallback phrase
                 self.stderr.write(f"No Ollama at {settings.OLLAMA_BASE_URL} and no local LLM server: {exc}")
             else:
