@@ -4,7 +4,8 @@ For N = 1, 2, 4, ... each call plays the same caller turns through the
 simulate_call pipeline at real-time pace. Reported per N: p95/median v2v_ms
 over all replies, the process's CPU use (cores busy) and resident memory, and
 the resident memory each added call costs over the idle process with models
-loaded and one call's warm-up done. The LLM server is a separate process and is not counted in RSS.
+loaded and a warm-up done (as many calls at once as there are inference workers) (per level, and as the least-squares slope
+of peak RSS over all levels). The LLM server is a separate process and is not counted in RSS.
 
     .venv/bin/python bench/concurrency.py [--calls 1,2,4,8] [--turns-per-call 2] [--stagger 0]
 
@@ -58,6 +59,19 @@ async def run_level(n: int, turns: int, url: str, stagger: float = 0.0) -> dict:
     }
 
 
+def rss_slope(levels: list[dict]) -> float | None:
+    """Least-squares MB of peak RSS per call over all levels: the marginal cost of a call.
+
+    The step between two levels alone swings with what glibc happens to keep of
+    freed inference buffers; the slope over every level is steadier.
+    """
+    if len(levels) < 2:
+        return None
+    xs, ys = [lv["calls"] for lv in levels], [lv["peak_rss_mb"] for lv in levels]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    return round(sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs), 1)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", default="1,2,4,8")
@@ -72,9 +86,13 @@ def main():
     url, llm_proc = llm_url()
     import gc
 
-    # One call first: what the first call of a process allocates once (inference buffers of
-    # Whisper, Piper and Silero, Pipecat's lazy imports) is not a cost of each call.
-    asyncio.run(run_level(1, 1, url))
+    # Warm-up first: what a process allocates once is not a cost of each call. That is
+    # Pipecat's lazy imports and the inference buffers of each Whisper and Piper worker,
+    # and there are as many workers as cores however many calls run (model_registry),
+    # so the warm-up runs that many calls at once.
+    from pipelines.model_registry import TTS_CONCURRENCY
+
+    asyncio.run(run_level(TTS_CONCURRENCY, 1, url))
     gc.collect()
     base_rss = psutil.Process().memory_info().rss
     result = {"llm": url, "stagger_s": args.stagger, "baseline_rss_mb": round(base_rss / 2**20, 1), "load_average_before": load_average(), "levels": []}
@@ -90,6 +108,7 @@ def main():
     finally:
         if llm_proc:
             llm_proc.terminate()
+    result["rss_slope_mb_per_call"] = rss_slope(result["levels"])
     result["load_average_after"] = load_average()
     print(json.dumps(result))
 

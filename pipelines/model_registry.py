@@ -22,6 +22,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from voicebot import local_models  # noqa: E402
 
 WHISPER_THREADS = int(os.environ.get("VOICEBOT_WHISPER_THREADS", "2"))
+# Piper syntheses that run at once in a runner process (pipelines/live/services.py).
+TTS_CONCURRENCY = int(os.environ.get("VOICEBOT_TTS_CONCURRENCY", str(os.cpu_count() or 2)))
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncGenerator
+from concurrent.futures import ThreadPoolExecutor
+from typing import AsyncGenerator, Iterator
 
 import numpy as np
 from loguru import logger
@@ -21,7 +22,13 @@ from pipecat.utils.time import time_now_iso8601
 
 from pipelines.live.text_chunks import FirstClauseTextAggregator
 from pipelines.live.whisper_window import transcribe_utterance
-from pipelines.model_registry import registry
+from pipelines.model_registry import TTS_CONCURRENCY, registry
+
+# Piper syntheses of all the process's calls share these threads: at most one per
+# core runs at a time. More only oversubscribe the cores (the session already has
+# two intra-op threads), and each concurrent run holds its own inference buffers,
+# which glibc keeps after they are freed.
+_TTS_POOL = ThreadPoolExecutor(max_workers=TTS_CONCURRENCY, thread_name_prefix="piper")
 
 
 class SharedWhisperSTTService(WhisperSTTService):
@@ -91,14 +98,28 @@ class SharedPiperTTSService(PiperTTSService):
         self._text_aggregator = FirstClauseTextAggregator()
 
     async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame, None]:
-        failed = None
-        async for frame in super().run_tts(text, context_id):
-            if isinstance(frame, ErrorFrame) and "no audio" not in str(frame.error):
-                failed = frame.error
-            yield frame
-        if failed is not None and self.on_failure is not None:
-            logger.error(f"TTS failed: {failed}")
-            await self.on_failure(RuntimeError(failed))
+        """PiperTTSService.run_tts with the synthesis on the shared, bounded TTS threads."""
+        try:
+            await self.start_tts_usage_metrics(text)
+            async for frame in self._stream_audio_frames_from_iterator(
+                self._synthesized(text), in_sample_rate=self._voice.config.sample_rate, context_id=context_id,
+            ):
+                await self.stop_ttfb_metrics()
+                yield frame
+        except Exception as exc:  # noqa: BLE001 - nothing more can be said: the call ends, its record is kept
+            logger.error(f"TTS failed: {exc}")
+            yield ErrorFrame(error=f"TTS failed: {exc}")
+            if self.on_failure is not None:
+                await self.on_failure(exc)
+        finally:
+            await self.stop_ttfb_metrics()
+
+    async def _synthesized(self, text: str) -> AsyncGenerator[bytes, None]:
+        """Piper's audio chunks (one per sentence), each synthesized on the TTS pool."""
+        chunks: Iterator = self._voice.synthesize(text)
+        loop = asyncio.get_running_loop()
+        while (chunk := await loop.run_in_executor(_TTS_POOL, next, chunks, None)) is not None:
+            yield chunk.audio_int16_bytes
 
 
 class SharedSileroVADAnalyzer(SileroVADAnalyzer):

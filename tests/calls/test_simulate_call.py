@@ -85,3 +85,37 @@ def test_stt_failure_ends_the_call_politely_and_keeps_the_record(llm_server, loa
     assert list(stored.turns.values_list("role", "text")) == [
         ("bot", "Hello, Alpha Dental, how can I help?"), ("bot", TECHNICAL_TROUBLE)]
     assert "stt failed: CTranslate2: out of memory" in stored.metrics["notes"][0]
+
+
+class VoiceThatBreaksAfterTheGreeting:
+    """The real Piper voice for the greeting, then onnxruntime failing on every synthesis."""
+
+    def __init__(self, real):
+        self._real = real
+        self.config = real.config
+        self.syntheses = 0
+
+    def synthesize(self, text):
+        self.syntheses += 1
+        if self.syntheses > 1:
+            raise RuntimeError("onnxruntime: bad allocation")
+        return self._real.synthesize(text)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tts_failure_ends_the_call_and_keeps_the_record(llm_server, loaded_models, desk_bot, queued, monkeypatch):
+    import asyncio
+
+    from pipelines.config import BotConfig
+    from pipelines.live.simulate import simulate_call
+
+    voice = VoiceThatBreaksAfterTheGreeting(loaded_models.piper(""))
+    monkeypatch.setattr(loaded_models, "piper", lambda name="": voice)
+    call = asyncio.run(simulate_call(BotConfig.from_bot(desk_bot), [audio("caller_hours.wav")]))
+    stored = Call.objects.get(pk=call.saved_call.pk)
+    assert (stored.end_reason, stored.status) == ("error", "failed")
+    turns = list(stored.turns.values_list("role", "text"))
+    assert turns[0] == ("bot", "Hello, Alpha Dental, how can I help?")
+    assert turns[1][0] == "caller" and "opening hours" in turns[1][1].lower(), turns
+    assert any("tts failed: onnxruntime: bad allocation" in note for note in stored.metrics["notes"])
+    assert queued == [("postcall.tasks.process_call", [stored.pk])]  # post-call still runs
