@@ -47,20 +47,21 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
 limit_malloc_arenas()
 
 
-def _quiet_session(model_path: str, *, threads: int, arena: bool = True):
+def _quiet_session(model_path: str, *, threads: int):
     """An onnxruntime CPU session whose idle threads sleep (no spinning).
 
-    ``arena=False`` for sessions that several calls run at once: onnxruntime's
-    arena keeps the peak of every concurrent run (four simultaneous Piper
-    syntheses left the process 500 MB bigger for good); without it a clause
-    costs ~10 ms more and memory returns after each run.
+    onnxruntime's arena keeps the peak of every run that was ever in flight at
+    once, so a session with the arena on needs its concurrency bounded: Piper
+    runs on ``TTS_CONCURRENCY`` pool threads (pipelines/live/services.py). Then
+    the arena holds two runs' buffers for good and a call adds no more; without
+    it, glibc kept a varying share of the freed buffers (25-170 MB per added
+    call between runs, against 5-57 MB with the arena; bench/concurrency.py).
     """
     import onnxruntime
 
     opts = onnxruntime.SessionOptions()
     opts.inter_op_num_threads = 1
     opts.intra_op_num_threads = threads
-    opts.enable_cpu_mem_arena = arena
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return onnxruntime.InferenceSession(model_path, sess_options=opts, providers=["CPUExecutionProvider"])
 
@@ -92,7 +93,7 @@ class ModelRegistry:
                 from piper import PiperVoice
 
                 voice = PiperVoice.load(Path(path))
-                voice.session = _quiet_session(path, threads=2, arena=False)
+                voice.session = _quiet_session(path, threads=2)  # concurrency bounded: TTS_CONCURRENCY
                 self._piper[path] = voice
                 self.loads += 1
             return self._piper[path]
