@@ -1,6 +1,7 @@
 import json
 
 import httpx
+import pytest
 
 from voicebot import llm_endpoint
 
@@ -15,6 +16,13 @@ def test_no_ollama_on_a_closed_port_means_the_embedded_server(settings, monkeypa
         assert llm_endpoint.default_model() == "smollm2-135m-instruct"
     finally:
         llm_endpoint.base_url.cache_clear()
+
+
+def test_a_missing_llama_server_is_named_with_the_fix(settings, tmp_path):
+    settings.LLM_EMBEDDED_SERVER = str(tmp_path / "llama-server")
+    assert not llm_endpoint.embedded_server_available()
+    with pytest.raises(llm_endpoint.EmbeddedServerError, match=r"no llama-server at .*run `make setup`"):
+        llm_endpoint.start_embedded_server()
 
 
 def test_bundled_llm_server_answers_chat_completions(llm_server):

@@ -50,16 +50,15 @@ class EmbeddedServerError(RuntimeError):
     """The bundled llama.cpp server is missing or did not come up; the message says which."""
 
 
-def embedded_server_binary() -> Path:
-    binary = Path(settings.LLM_EMBEDDED_SERVER)
-    if not binary.is_file():
-        raise EmbeddedServerError(f"no llama-server at {binary}: run `make setup` "
-                                  "(or set VOICEBOT_LLM_EMBEDDED_SERVER, or run Ollama)")
-    return binary
-
-
 def embedded_server_available() -> bool:
     return Path(settings.LLM_EMBEDDED_SERVER).is_file()
+
+
+def embedded_server_binary() -> Path:
+    if not embedded_server_available():
+        raise EmbeddedServerError(f"no llama-server at {settings.LLM_EMBEDDED_SERVER}: run `make setup` "
+                                  "(or set VOICEBOT_LLM_EMBEDDED_SERVER, or run Ollama)")
+    return Path(settings.LLM_EMBEDDED_SERVER)
 
 
 def embedded_server_command(port: int | None = None) -> list[str]:
