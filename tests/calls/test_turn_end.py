@@ -59,8 +59,8 @@ def test_what_reads_as_finished():
 
 
 def test_turn_stop_waits_less_for_a_finished_sentence_than_for_a_fragment():
-    assert turn_end_after("What are your opening hours?") < 0.1
-    assert 0.25 <= turn_end_after("Hi.") < 0.5
+    assert turn_end_after("What are your opening hours?") < 0.2
+    assert 0.25 <= turn_end_after("Hi.") < 0.55
     assert turn_end_after("Hello,") >= 0.55  # a comma: the sentence goes on
     assert turn_end_after("2 1 2") >= 0.75  # more digit groups may follow
 
@@ -71,8 +71,8 @@ def test_the_pause_counts_from_the_vad_stop_however_slow_the_transcript():
     assert 0.75 <= turn_end_after("2 1 2", stt_secs=0.45) < 1.0
     assert 0.55 <= turn_end_after("Hello,", stt_secs=0.45) < 0.8
     # ... and a slow transcript adds no pause of its own once it is due.
-    assert turn_end_after("What are your opening hours?", stt_secs=0.4) < 0.5
-    assert turn_end_after("Hi.", stt_secs=0.45) < 0.55
+    assert turn_end_after("What are your opening hours?", stt_secs=0.4) < 0.6
+    assert turn_end_after("Hi.", stt_secs=0.45) < 0.65
 
 
 def test_the_next_digit_group_keeps_the_turn_open():
