@@ -88,11 +88,12 @@ def main():
 
     # Warm-up first: what a process allocates once is not a cost of each call. That is
     # Pipecat's lazy imports and the inference buffers of each Whisper and Piper worker,
-    # and there are as many workers as cores however many calls run (model_registry),
-    # so the warm-up runs that many calls at once.
+    # sized by the longest utterance and reply they have seen; there are as many workers
+    # as cores however many calls run (model_registry), so the warm-up runs that many
+    # calls at once, with the same turns as the levels.
     from pipelines.model_registry import TTS_CONCURRENCY
 
-    asyncio.run(run_level(TTS_CONCURRENCY, 1, url))
+    asyncio.run(run_level(TTS_CONCURRENCY, args.turns_per_call, url))
     gc.collect()
     base_rss = psutil.Process().memory_info().rss
     result = {"llm": url, "stagger_s": args.stagger, "baseline_rss_mb": round(base_rss / 2**20, 1), "load_average_before": load_average(), "levels": []}
