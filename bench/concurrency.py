@@ -3,9 +3,9 @@
 For N = 1, 2, 4, ... each call plays the same caller turns through the
 simulate_call pipeline at real-time pace. Reported per N: p95/median v2v_ms
 over all replies, the process's CPU use (cores busy) and resident memory, and
-the resident memory each added call costs over the idle process with models
-loaded and a warm-up done (as many calls at once as there are inference workers) (per level, and as the least-squares slope
-of peak RSS over all levels). The LLM server is a separate process and is not counted in RSS.
+the resident memory each added call costs over the idle, warmed-up process
+(per level, and as the least-squares slope of peak RSS over all levels). The
+LLM server is a separate process and is not counted in RSS.
 
     .venv/bin/python bench/concurrency.py [--calls 1,2,4,8] [--turns-per-call 2] [--stagger 0]
 

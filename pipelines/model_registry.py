@@ -54,8 +54,8 @@ def _quiet_session(model_path: str, *, threads: int):
     once, so a session with the arena on needs its concurrency bounded: Piper
     runs on ``TTS_CONCURRENCY`` pool threads (pipelines/live/services.py). Then
     the arena holds two runs' buffers for good and a call adds no more; without
-    it, glibc kept a varying share of the freed buffers (25-170 MB per added
-    call between runs, against 5-57 MB with the arena; bench/concurrency.py).
+    it, glibc kept a varying share of the freed buffers (10-170 MB per added
+    call between runs, against 3-74 MB with the arena; bench/concurrency.py).
     """
     import onnxruntime
 
