@@ -69,18 +69,24 @@ class BrokenWhisper:
         raise RuntimeError("CTranslate2: out of memory")
 
 
-@pytest.mark.django_db(transaction=True)
-def test_stt_failure_ends_the_call_politely_and_keeps_the_record(llm_server, loaded_models, desk_bot, queued, monkeypatch):
+def hours_question_call(bot) -> Call:
+    """One simulated call asking the opening hours, as stored after hang-up."""
     import asyncio
 
     from pipelines.config import BotConfig
-    from pipelines.live.factory import TECHNICAL_TROUBLE
     from pipelines.live.simulate import simulate_call
+
+    call = asyncio.run(simulate_call(BotConfig.from_bot(bot), [audio("caller_hours.wav")]))
+    return Call.objects.get(pk=call.saved_call.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stt_failure_ends_the_call_politely_and_keeps_the_record(llm_server, loaded_models, desk_bot, queued, monkeypatch):
+    from pipelines.live.factory import TECHNICAL_TROUBLE
 
     broken = BrokenWhisper(loaded_models.whisper(""))
     monkeypatch.setattr(loaded_models, "whisper", lambda name="": broken)
-    call = asyncio.run(simulate_call(BotConfig.from_bot(desk_bot), [audio("caller_hours.wav")]))
-    stored = Call.objects.get(pk=call.saved_call.pk)
+    stored = hours_question_call(desk_bot)
     assert (stored.end_reason, stored.status) == ("error", "failed")
     assert list(stored.turns.values_list("role", "text")) == [
         ("bot", "Hello, Alpha Dental, how can I help?"), ("bot", TECHNICAL_TROUBLE)]
@@ -105,15 +111,9 @@ class VoiceThatBreaksAfterTheGreeting:
 
 @pytest.mark.django_db(transaction=True)
 def test_tts_failure_ends_the_call_and_keeps_the_record(llm_server, loaded_models, desk_bot, queued, monkeypatch):
-    import asyncio
-
-    from pipelines.config import BotConfig
-    from pipelines.live.simulate import simulate_call
-
     voice = VoiceThatBreaksAfterTheGreeting(loaded_models.piper(""))
     monkeypatch.setattr(loaded_models, "piper", lambda name="": voice)
-    call = asyncio.run(simulate_call(BotConfig.from_bot(desk_bot), [audio("caller_hours.wav")]))
-    stored = Call.objects.get(pk=call.saved_call.pk)
+    stored = hours_question_call(desk_bot)
     assert (stored.end_reason, stored.status) == ("error", "failed")
     turns = list(stored.turns.values_list("role", "text"))
     assert turns[0] == ("bot", "Hello, Alpha Dental, how can I help?")
