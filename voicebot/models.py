@@ -68,6 +68,12 @@ class Company(models.Model):
         default=list,
         help_text="E-mail addresses that receive scheduled reports, separated by commas.",
     )
+    max_lines = models.PositiveIntegerField(
+        default=5,
+        validators=[MaxValueValidator(10000)],
+        help_text="Simultaneous calls this company's bots may take, over every runner and entry point "
+                  "(the lines the agency sells). 0: no company limit, only the runner's.",
+    )
     staff = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         blank=True,
@@ -226,6 +232,10 @@ class BotTool(models.Model):
         return f"{self.name} ({self.bot.name})"
 
 
+def new_stream_secret() -> str:
+    return secrets.token_urlsafe(24)
+
+
 class PhoneNumberQuerySet(CompanyScopedQuerySet):
     def routable(self):
         """Numbers that lead to an active bot."""
@@ -245,6 +255,11 @@ class PhoneNumber(CompanyOwned):
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="phone_numbers")
     number = models.CharField(max_length=20, unique=True, validators=[E164_VALIDATOR])
     provider = models.CharField(max_length=16, choices=Provider.choices, default=Provider.TWILIO)
+    stream_secret = models.CharField(
+        max_length=64, default=new_stream_secret, editable=False,
+        help_text="Proves that a media stream is for this number where the provider signs nothing (Exotel: "
+                  "part of the stream URL pasted into the Voicebot applet). Regenerate it if it leaks.",
+    )
     bot = models.ForeignKey(Bot, on_delete=models.SET_NULL, null=True, blank=True, related_name="phone_numbers")
     label = models.CharField(max_length=120, blank=True)
     active = models.BooleanField(default=True)
@@ -298,13 +313,13 @@ class Call(CompanyOwned):
 
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="calls")
     bot = models.ForeignKey(Bot, on_delete=models.SET_NULL, null=True, blank=True, related_name="calls")
-    external_id = models.CharField(
-        max_length=128, blank=True, help_text="The provider's call id, e.g. a Twilio CallSid."
-    )
+    # Provider values are stored at whatever length the provider sends (SIP URIs, client: names,
+    # long call ids): a length limit here would make storing the call fail at hang-up.
+    external_id = models.TextField(blank=True, help_text="The provider's call id, e.g. a Twilio CallSid.")
     transport = models.CharField(max_length=16, choices=Transport.choices)
     direction = models.CharField(max_length=16, choices=Direction.choices, default=Direction.INBOUND)
-    from_number = models.CharField(max_length=32, blank=True)
-    to_number = models.CharField(max_length=32, blank=True)
+    from_number = models.TextField(blank=True, help_text="The caller's number or address as the provider gave it.")
+    to_number = models.TextField(blank=True, help_text="The number or address that was called.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETED)
     started_at = models.DateTimeField(default=timezone.now, db_index=True)
     ended_at = models.DateTimeField(null=True, blank=True)

@@ -208,6 +208,13 @@ KNOWLEDGE_MAX_UPLOAD_MB = env.int("VOICEBOT_KNOWLEDGE_MAX_UPLOAD_MB", default=25
 KNOWLEDGE_HNSW_EF_SEARCH = env.int("VOICEBOT_KNOWLEDGE_HNSW_EF_SEARCH", default=40)
 # Bots with at most this many chunks are searched exactly (faster and surer than HNSW).
 KNOWLEDGE_EXACT_SEARCH_MAX = env.int("VOICEBOT_KNOWLEDGE_EXACT_SEARCH_MAX", default=10000)
+# Bounded ingestion: a hostile or broken file fails its document with a reason instead of
+# eating the worker's memory or time.
+KNOWLEDGE_MAX_DECOMPRESSED_MB = env.int("VOICEBOT_KNOWLEDGE_MAX_DECOMPRESSED_MB", default=50)
+KNOWLEDGE_MAX_ARCHIVE_MEMBERS = env.int("VOICEBOT_KNOWLEDGE_MAX_ARCHIVE_MEMBERS", default=2000)
+KNOWLEDGE_MAX_ELEMENTS = env.int("VOICEBOT_KNOWLEDGE_MAX_ELEMENTS", default=50000)
+KNOWLEDGE_MAX_PDF_PAGES = env.int("VOICEBOT_KNOWLEDGE_MAX_PDF_PAGES", default=1000)
+KNOWLEDGE_INGEST_TIMEOUT_SEC = env.int("VOICEBOT_KNOWLEDGE_INGEST_TIMEOUT_SEC", default=120)
 
 # --- After the call (postcall app): summaries, webhooks, reports ---------------------
 POSTCALL_LLM_TIMEOUT_SEC = env.float("POSTCALL_LLM_TIMEOUT_SEC", default=30.0)
@@ -231,6 +238,13 @@ POSTCALL_WEBHOOK_MAX_COUNTDOWN_SEC = env.float("POSTCALL_WEBHOOK_MAX_COUNTDOWN_S
 # link-local addresses (cloud metadata) are always refused.
 POSTCALL_WEBHOOK_ALLOW_PRIVATE = env.bool("POSTCALL_WEBHOOK_ALLOW_PRIVATE", default=DEBUG)
 
+# --- Outbound HTTP (voicebot.outbound: webhooks and bot tools alike) -----------------
+# Only globally routable addresses unless private ones are allowed (loopback, RFC 1918,
+# CGNAT 100.64/10...); link-local (cloud metadata) is always refused.
+OUTBOUND_ALLOW_PRIVATE = env.bool("VOICEBOT_OUTBOUND_ALLOW_PRIVATE", default=POSTCALL_WEBHOOK_ALLOW_PRIVATE)
+OUTBOUND_MAX_RESPONSE_BYTES = env.int("VOICEBOT_OUTBOUND_MAX_RESPONSE_BYTES", default=256 * 1024)
+OUTBOUND_ERROR_EXCERPT_CHARS = env.int("VOICEBOT_OUTBOUND_ERROR_EXCERPT_CHARS", default=200)
+
 # --- Live calls (pipelines.live: runbots, telephony providers) ---
 # Provider REST APIs go through base-URL settings so tests point them at a local fake.
 TWILIO_API_BASE_URL = env("TWILIO_API_BASE_URL", default="https://api.twilio.com")
@@ -246,3 +260,21 @@ DAILY_API_URL = env("DAILY_API_URL", default="https://api.daily.co/v1")
 DAILY_API_KEY = env("DAILY_API_KEY", default="")
 CALLS_SPOOL_REPLAY_SECS = env.float("VOICEBOT_CALLS_SPOOL_REPLAY_SECS", default=30.0)
 CALLS_MAX_CONCURRENT = env.int("VOICEBOT_CALLS_MAX_CONCURRENT", default=8)
+
+# --- Runner security (pipelines/live/security.py; README "Security") -------------------
+# Every provider request is verified with the provider's own scheme. Off only for local
+# development (`make demo` says so when it is off).
+TELEPHONY_VERIFY_SIGNATURES = env.bool("VOICEBOT_VERIFY_PROVIDER_SIGNATURES", default=True)
+# Telnyx signs webhooks with Ed25519: the account's public key (base64, Mission Control).
+TELNYX_PUBLIC_KEY = env("TELNYX_PUBLIC_KEY", default="")
+# Daily: the HMAC secret (base64) configured for the pinless dial-in webhook.
+DAILY_WEBHOOK_SECRET = env("DAILY_WEBHOOK_SECRET", default="")
+# Signed webhooks older than this are replays.
+TELEPHONY_SIGNATURE_TOLERANCE_SEC = env.int("VOICEBOT_SIGNATURE_TOLERANCE_SEC", default=300)
+# Reverse proxies (IPs or CIDRs) whose X-Forwarded-Proto/-Host are believed when the
+# runner rebuilds the URL a provider signed; others' forwarded headers are ignored.
+TRUSTED_PROXIES = env.list("VOICEBOT_TRUSTED_PROXIES", default=[])
+# A media stream must start within this long of its verified webhook, with its single-use token.
+CALL_STREAM_TOKEN_TTL_SEC = env.int("VOICEBOT_CALL_STREAM_TOKEN_TTL_SEC", default=120)
+# A call whose caller sends no audio for this long after it starts is ended (its line freed).
+CALLS_NO_AUDIO_TIMEOUT_SEC = env.float("VOICEBOT_CALLS_NO_AUDIO_TIMEOUT_SEC", default=15.0)
