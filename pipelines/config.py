@@ -6,6 +6,7 @@ back to the database. Admin edits made during a call apply to the next call.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -65,6 +66,10 @@ class BotConfig:
     knowledge_top_k: int = 3
     knowledge_score_threshold: float = 0.3
     tools: tuple[ToolConfig, ...] = field(default=())
+    company_max_lines: int = 0  # 0: only the runner's limit (admission gate)
+    # The number the call came in on, when it was looked up by number (entry points check the provider).
+    number: str = ""
+    number_provider: str = ""
 
     @classmethod
     def from_bot(cls, bot: Bot) -> "BotConfig":
@@ -103,6 +108,7 @@ class BotConfig:
             knowledge_top_k=bot.knowledge_top_k,
             knowledge_score_threshold=bot.knowledge_score_threshold,
             tools=tools,
+            company_max_lines=company.max_lines,
         )
 
     @staticmethod
@@ -128,4 +134,18 @@ class BotConfig:
         )
         if phone is None:
             raise BotNotFound(f"no active bot answers {number!r}")
-        return cls.from_bot(phone.bot)
+        return dataclasses.replace(cls.from_bot(phone.bot), number=phone.number, number_provider=phone.provider)
+
+    @classmethod
+    def for_stream_secret(cls, provider: str, secret: str) -> "BotConfig":
+        """The bot behind the number whose stream secret this is (providers that sign nothing: Exotel)."""
+        phone = (
+            PhoneNumber.objects.routable()
+            .select_related("bot__company")
+            .prefetch_related("bot__tools")
+            .filter(provider=provider, stream_secret=secret)
+            .first()
+        ) if secret else None
+        if phone is None:
+            raise BotNotFound(f"no active {provider} number has this stream secret")
+        return dataclasses.replace(cls.from_bot(phone.bot), number=phone.number, number_provider=phone.provider)

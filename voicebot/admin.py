@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import Count
 from django.http import FileResponse, Http404
-from django.shortcuts import get_object_or_404
+from django.conf import settings
+from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -27,10 +28,14 @@ class CompanyAdmin(admin.ModelAdmin):
         return Company.objects.for_user(request.user).annotate(num_bots=Count("bots"))
 
     def get_fields(self, request, obj=None):
-        fields = ["name", "slug", "timezone", "country", "default_language", "report_recipients"]
+        fields = ["name", "slug", "timezone", "country", "default_language", "report_recipients", "max_lines"]
         if request.user.is_superuser:
             fields.append("staff")
         return fields
+
+    def get_readonly_fields(self, request, obj=None):
+        # The lines a client bought: set by the agency's superusers, seen by its staff.
+        return () if request.user.is_superuser else ("max_lines",)
 
     def has_add_permission(self, request):
         return request.user.is_superuser
@@ -78,11 +83,22 @@ class BotAdmin(CompanyScopedAdmin):
 
     @admin.display(description="Talk to this bot")
     def test_call(self, obj):
-        """A signed link to the runner's browser call page (pipelines.live.browser checks it)."""
+        """A button that mints a fresh single-use link for the user who clicks it (``test_call_view``)."""
         if obj is None or not obj.pk:
             return "Save the bot first."
-        url = call_links.call_page_url(obj.slug)
+        url = reverse("admin:voicebot_bot_test_call", args=[obj.pk])
         return format_html('<a class="button" href="{}" target="_blank" rel="noopener">Test call</a>', url)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.test_call_view)
+        return [path("<int:object_id>/test-call/", view, name="voicebot_bot_test_call"), *super().get_urls()]
+
+    def test_call_view(self, request, object_id: int):
+        """Redirect to the runner's call page with a link good for one call by this staff user."""
+        bot = self.get_object(request, str(object_id))  # scoped: other companies' bots are not found
+        if bot is None or not self.has_view_permission(request, bot):
+            raise Http404("No such bot.")
+        return redirect(call_links.call_page_url(bot.slug, request.user.pk))
 
     @admin.display(description="LLM")
     def llm_model_display(self, obj):
@@ -102,6 +118,23 @@ class PhoneNumberAdmin(CompanyScopedAdmin):
     list_filter = ("company", "provider", "active")
     search_fields = ("number", "label", "bot__name")
     list_select_related = ("company", "bot")
+    readonly_fields = ("provider_setup",)
+
+    @admin.display(description="Provider set-up")
+    def provider_setup(self, obj):
+        """What to paste into the provider's console for this number (README, "Security")."""
+        if obj is None or not obj.pk:
+            return "Save the number first."
+        base = settings.RUNNER_PUBLIC_URL.rstrip("/")
+        ws_base = "wss" + base[5:] if base.startswith("https") else "ws" + base[4:]
+        setup = {
+            "twilio": f"Voice webhook (POST): {base}/telephony/twilio/voice",
+            "telnyx": f"TeXML application voice URL (POST): {base}/telephony/telnyx/voice",
+            "plivo": f"Application answer URL (POST): {base}/telephony/plivo/answer",
+            "daily": f"Pinless dial-in room_creation_api: {base}/telephony/daily/dialin",
+            "exotel": f"Voicebot applet URL (keep it secret): {ws_base}/telephony/exotel/media/{obj.stream_secret}",
+        }
+        return setup.get(obj.provider, "")
 
 
 class CallTurnInline(admin.TabularInline):

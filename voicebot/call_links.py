@@ -1,12 +1,17 @@
 """Signed test-call links: the admin makes them, the call runner checks them.
 
 A link to the runner's browser call page (``/call/<slug>?token=...``) carries a
-Django signature of the bot's slug, valid for an hour, so the runner never
-serves a bot's call page without a staff member having asked for it.
+Django signature of the bot's slug and the staff user who opened it, valid for
+an hour and good for one call: the runner spends it on the WebRTC offer and
+checks that the user is still active staff of the bot's company. So the runner
+never starts a browser call that no staff member asked for, and a leaked link
+cannot be replayed.
 """
 
 from __future__ import annotations
 
+import secrets
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -17,14 +22,21 @@ MAX_AGE_SEC = 3600
 
 
 class BadCallToken(Exception):
-    """The link is missing, forged, expired or for another bot; the message says which."""
+    """The link is missing, forged, expired, spent or for another bot; the message says which."""
 
 
-def sign(slug: str) -> str:
-    return signing.dumps({"bot": slug}, salt=SALT)
+@dataclass(frozen=True)
+class CallTicket:
+    bot: str
+    user_id: int | None
+    nonce: str
 
 
-def check(token: str, slug: str) -> None:
+def sign(slug: str, user_id: int | None = None) -> str:
+    return signing.dumps({"bot": slug, "u": user_id, "n": secrets.token_urlsafe(12)}, salt=SALT)
+
+
+def check(token: str, slug: str) -> CallTicket:
     try:
         data = signing.loads(token or "", salt=SALT, max_age=MAX_AGE_SEC)
     except signing.SignatureExpired as exc:
@@ -33,7 +45,18 @@ def check(token: str, slug: str) -> None:
         raise BadCallToken("missing or invalid test-call token") from exc
     if data.get("bot") != slug:
         raise BadCallToken("this test-call link is for another bot")
+    return CallTicket(bot=slug, user_id=data.get("u"), nonce=data.get("n", ""))
 
 
-def call_page_url(slug: str) -> str:
-    return f"{settings.RUNNER_PUBLIC_URL.rstrip('/')}/call/{slug}?{urlencode({'token': sign(slug)})}"
+def user_may_call(ticket: CallTicket, company_id: int) -> bool:
+    """The ticket's user is still active staff who may see the bot's company (one query)."""
+    from django.contrib.auth import get_user_model
+
+    from voicebot.models import Company
+
+    user = get_user_model().objects.filter(pk=ticket.user_id, is_active=True, is_staff=True).first()
+    return user is not None and Company.objects.for_user(user).filter(pk=company_id).exists()
+
+
+def call_page_url(slug: str, user_id: int | None = None) -> str:
+    return f"{settings.RUNNER_PUBLIC_URL.rstrip('/')}/call/{slug}?{urlencode({'token': sign(slug, user_id)})}"

@@ -9,6 +9,7 @@ until ``LiveCall.run`` returns, when one ``save_call_record`` stores the call.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
@@ -42,6 +43,7 @@ from pipelines.live.conversation import (
     KnowledgeInjector,
 )
 from pipelines.live.db import in_db_thread
+from pipelines.live.no_audio import CallerAudioWatch
 from pipelines.live.recorder import CallRecorder
 from pipelines.live.turn_end import PunctuationTurnStopStrategy
 from pipelines.live.services import (
@@ -107,6 +109,8 @@ class LiveCall:
     llm: FallbackLLMService
     user_aggregator: object
     scenario: ScenarioProcessor | None = None
+    audio_watch: CallerAudioWatch | None = None
+    lease: object = None  # the admission gate's line (runner.CallHub.start_call)
     started_at: object = field(default_factory=timezone.now)
     record: object = None
     saved_call: object = None
@@ -123,22 +127,44 @@ class LiveCall:
             self.state.end_reason = "caller_hangup"
             self.state.caller_left = True
 
-    async def run(self, *, store: bool = True):
+    async def _end_if_no_audio(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self.audio_watch.heard.wait(), timeout)
+        except asyncio.TimeoutError:
+            if not self.state.ending:
+                logger.warning(f"call {self.info.external_id}: no audio from the caller in {timeout:.0f} s; ending it")
+                self.state.ending, self.state.end_reason, self.state.status = True, "error", "failed"
+                self.state.notes.append(f"no audio from the caller within {timeout:.0f} s")
+            await self.worker.cancel(reason="no caller audio")
+
+    async def run(self, *, store: bool = True, on_media_end: Callable[[], None] | None = None):
         """Run the call to its end, then store it (once) and hang up the provider leg if the bot ended it
-        (not after a transfer the provider accepted: the caller is on the new leg; a failed one hangs up)."""
+        (not after a transfer the provider accepted: the caller is on the new leg; a failed one hangs up).
+
+        ``on_media_end`` runs as soon as the media is over, before storing: the admission
+        gate frees the call's line there, so a slow database or broker holds no line.
+        """
         runner = WorkerRunner(handle_sigint=False)
         await runner.add_workers(self.worker)
+        timeout = settings.CALLS_NO_AUDIO_TIMEOUT_SEC
+        watchdog = (asyncio.create_task(self._end_if_no_audio(timeout))
+                    if self.audio_watch is not None and timeout > 0 else None)
         try:
             await runner.run()
         except Exception:  # noqa: BLE001 - the record is kept whatever happened
             logger.exception("call pipeline failed")
             self.state.end_reason, self.state.status = "error", "failed"
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
         transferred = self.state.end_reason == "transfer" and self.state.status == "transferred"
         if self.state.ending and self.control.hang_up and not self.state.caller_left and not transferred:
             try:
                 await self.control.hang_up()
             except Exception:  # noqa: BLE001
                 logger.exception("provider hang-up failed")
+        if on_media_end is not None:
+            on_media_end()
         self.record = self.recorder.to_record(
             config=self.config, transport=self.info.transport, started_at=self.started_at,
             ended_at=timezone.now(), end_reason=self.state.end_reason, status=self.state.status,
@@ -238,7 +264,8 @@ def build_call(
     # Bots with scenarios: the scenario engine sits between the user aggregator and the
     # LLM, speaks scripted steps itself (no LLM wait) and owns the conversation rules
     # (goodbye, transfer, max_turns, silence, knowledge). Without: CallGuard and KnowledgeInjector.
-    processors = [transport.input(), stt, aggregators.user()]
+    audio_watch = CallerAudioWatch()
+    processors = [transport.input(), audio_watch, stt, aggregators.user()]
     scenario = None
     if config.scenarios:
         scenario = ScenarioProcessor(config, on_end=scenario_ended, retrieve=retrieve)
@@ -289,4 +316,5 @@ def build_call(
         state.silence_prompts = 0
 
     return LiveCall(config=config, info=info, worker=worker, context=context, recorder=recorder,
-                    state=state, control=control, llm=llm, user_aggregator=aggregators.user(), scenario=scenario)
+                    state=state, control=control, llm=llm, user_aggregator=aggregators.user(), scenario=scenario,
+                    audio_watch=audio_watch)

@@ -1,16 +1,16 @@
-"""Telnyx, Plivo and Exotel media websockets through Pipecat's serializers.
+"""Provider media websockets (Twilio, Telnyx, Plivo, Exotel) through Pipecat's serializers.
 
-Same rules as Twilio: the called number picks the bot; an unknown or inactive
-number hears a short apology and the call is hung up. Hang-up and transfer go
-through ``provider_control.py`` (the call's ``CallControl``: Telnyx and Plivo
-REST APIs; Exotel by closing the stream), called once by ``LiveCall.run``
-rather than by the serializers on every end of the pipeline, so these run with
-``auto_hang_up=False``; Plivo's stream start has no numbers, so its answer XML
-passes them in the stream URL's query string.
+The start is read by Pipecat's one parser (``parse_telephony_websocket``); which
+call it is comes from the stream token the verified webhook issued (or, for
+Exotel, from the number's stream secret), never from the start's own fields.
+Hang-up and transfer go through ``twilio.py`` and ``provider_control.py`` (the
+call's ``CallControl``), called once by ``LiveCall.run`` rather than by the
+serializers on every end of the pipeline, so these run with ``auto_hang_up=False``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from xml.sax.saxutils import escape
 
 from loguru import logger
@@ -23,10 +23,20 @@ from pipecat.workers.runner import WorkerRunner
 
 from pipelines.live.services import SharedPiperTTSService
 
-PROVIDERS = ("telnyx", "plivo", "exotel")
+PROVIDERS = ("twilio", "telnyx", "plivo", "exotel")
+START_TIMEOUT_SECS = 10.0
+
+
+class BadStart(ValueError):
+    """The stream's first messages are not a start of the expected provider; the message says why."""
 
 
 def serializer_for(provider: str, data):
+    if provider == "twilio":
+        from pipecat.serializers.twilio import TwilioFrameSerializer
+
+        return TwilioFrameSerializer(stream_sid=data.get("stream_id") or "", call_sid=data.get("call_id"),
+                                     params=TwilioFrameSerializer.InputParams(auto_hang_up=False))
     if provider == "telnyx":
         from pipecat.serializers.telnyx import TelnyxFrameSerializer
 
@@ -51,15 +61,23 @@ def websocket_transport(websocket, serializer) -> FastAPIWebsocketTransport:
         audio_in_enabled=True, audio_out_enabled=True, add_wav_header=False, serializer=serializer))
 
 
-async def parse_start(websocket, provider: str) -> dict:
-    """(numbers, ids) from the provider's first messages; query parameters fill what is missing."""
-    detected, data = await parse_telephony_websocket(websocket)
+async def read_start(websocket, provider: str, *, timeout: float = START_TIMEOUT_SECS) -> dict:
+    """The provider's start (ids, numbers, custom parameters) through Pipecat's one parser.
+
+    Raises ``BadStart`` for a stream that sends nothing in time, binary or non-JSON
+    frames, a JSON list, or another provider's start.
+    """
+    try:
+        detected, data = await asyncio.wait_for(parse_telephony_websocket(websocket), timeout)
+    except asyncio.TimeoutError:
+        raise BadStart(f"no start message within {timeout:.0f} s") from None
+    except Exception as exc:  # noqa: BLE001 - whatever the frames were, the stream is refused cleanly
+        raise BadStart(f"unreadable start ({type(exc).__name__}: {str(exc)[:120]})") from None
     if detected != provider:
-        raise ValueError(f"expected a {provider} media stream, got {detected!r}")
+        raise BadStart(f"expected a {provider} media stream start, got {detected!r}")
     data = dict(data.model_dump(by_alias=True)) if hasattr(data, "model_dump") else dict(data)
-    query = websocket.query_params
-    data["to"] = data.get("to") or query.get("to", "")
-    data["from"] = data.get("from") or query.get("from", "")
+    if not (data.get("call_id") or data.get("stream_id")):
+        raise BadStart("the start names no call or stream id")
     return data
 
 
@@ -80,5 +98,16 @@ def plivo_answer_xml(stream_url: str) -> str:
             f'contentType="audio/x-mulaw;rate=8000">{escape(stream_url)}</Stream></Response>')
 
 
-def log_rejected(provider: str, data: dict, exc) -> None:
-    logger.warning(f"{provider} call {data.get('call_id')} from {data.get('from')}: {exc}; apologising and closing")
+
+
+def telnyx_stream_texml(stream_url: str) -> str:
+    """TeXML that connects a bidirectional media stream (PCMU, Telnyx's default)."""
+    from xml.sax.saxutils import quoteattr
+
+    return ('<?xml version="1.0" encoding="UTF-8"?><Response><Connect>'
+            f'<Stream url={quoteattr(stream_url)} bidirectionalMode="rtp"/></Connect></Response>')
+
+
+def plivo_apology_xml(text: str) -> str:
+    """Plivo's answer that says ``text`` and hangs up (TeXML, like TwiML, uses ``twilio.apology_twiml``)."""
+    return f'<?xml version="1.0" encoding="UTF-8"?><Response><Speak>{escape(text)}</Speak><Hangup/></Response>'

@@ -1,32 +1,36 @@
 """The call runner: an ASGI app (Starlette under uvicorn) that answers calls.
 
 One process holds the models (loaded at start-up, shared by every call) and
-runs each call's pipeline as an asyncio task. Routes:
+runs each call's pipeline as an asyncio task. Nothing gets in unverified
+(README, "Security"):
 
-- ``GET /healthz``: JSON (models, active calls, spooled records);
-- ``POST /telephony/twilio/voice``: Twilio's voice webhook -> TwiML that connects a media stream;
-- ``WS /telephony/twilio/media``: Twilio Media Streams -> a live call;
-- ``POST /telephony/plivo/answer``, ``WS /telephony/{telnyx,plivo,exotel}/media``: the
-  other providers' streams (``providers.py``), hung up and transferred through
-  ``provider_control.py``; ``/telephony/plivo/transfer``: the XML a Plivo transfer fetches;
-- ``POST /telephony/daily/dialin``, ``/call/{slug}``: Daily SIP dial-in, browser calls.
+- provider webhooks are checked with the provider's own signature scheme
+  (``signatures.py``) before anything else, and answer with a stream URL on
+  ``VOICEBOT_RUNNER_PUBLIC_URL`` carrying a single-use token for that call
+  (``stream_tokens.py``); a media websocket starts only with such a token for
+  the same provider and call id (Exotel, which signs nothing: the number's
+  stream secret in the URL);
+- browser calls need a single-use test-call link of a staff user who may still
+  see the bot's company (``voicebot.call_links``);
+- every entry point takes its line from one admission gate (``admission.py``:
+  the runner's and the company's lines); a call that never sends audio ends.
 
-Calls are stored at hang-up (``LiveCall.run``); a background loop replays
-calls spooled while the database was away.
+Routes: ``GET /healthz``; ``POST /telephony/{twilio/voice,telnyx/voice,plivo/answer,daily/dialin}``
+(webhooks); ``WS /telephony/{twilio,telnyx,plivo}/media``, ``WS /telephony/exotel/media/{secret}``
+(media streams); ``/telephony/plivo/transfer`` (the XML a Plivo transfer fetches);
+``/call/{slug}`` and ``/call/{slug}/offer`` (browser calls). Calls are stored at hang-up
+(``LiveCall.run``); a background loop replays calls spooled while the database was away.
 """
 
 from __future__ import annotations
 
 import asyncio
-import audioop
-import base64
 import contextlib
 import json
 import time
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
-import numpy as np
 from django.conf import settings
 from django.core import signing
 from loguru import logger
@@ -38,48 +42,53 @@ from starlette.websockets import WebSocket
 
 from pipelines.call_store import replay_spool, spool_dir
 from pipelines.config import BotConfig, BotNotFound
-from pipelines.live import browser, daily, provider_control, providers, twilio
+from pipelines.live import browser, daily, provider_control, providers, public_url, signatures, stream_tokens, twilio
+from pipelines.live.admission import AdmissionGate, Lease, LineRefused
 from pipelines.live.db import in_db_thread
-from pipelines.live.factory import CallInfo, build_call
+from pipelines.live.factory import CallControl, CallInfo, LiveCall, build_call
 from pipelines.model_registry import registry
 from voicebot import call_links
 
 BUSY = "Sorry, all our lines are busy. Please call again in a few minutes."
+MAX_WEBHOOK_BYTES = 64 * 1024
+WS_POLICY_VIOLATION = 1008  # the close code for every refused stream (RFC 6455)
+XML = "application/xml"
 
 
 class CallHub:
-    """The runner's state: active calls, start-up time, the spool loop."""
+    """The runner's state: the admission gate, spent tokens, active calls, the spool loop."""
 
     def __init__(self):
-        self.active: dict[str, object] = {}
-        self.finished: list[object] = []  # recent LiveCalls (tests and /healthz counts)
+        self.gate = AdmissionGate()
+        self.stream_tokens = stream_tokens.TokenBook()
+        self.call_tickets = stream_tokens.SpentNonces(ttl_sec=call_links.MAX_AGE_SEC)
+        self.active: dict[str, LiveCall] = {}
+        self.finished: list[LiveCall] = []  # recent LiveCalls (tests and /healthz counts)
         self.started = time.time()
         self.ready = False
         self.llm_base_url: str | None = None  # None: voicebot.llm_endpoint.base_url()
-        self.resolve_number = _config_for_number  # benchmarks swap in a fixed BotConfig
+        self.resolve_number = BotConfig.for_number  # benchmarks swap in a fixed BotConfig
         self.store_calls = True
         self.daily_transport = daily.daily_transport  # the Daily cloud is reached only through this
 
-    def full(self) -> bool:
-        """At capacity: new calls are refused politely (each call costs CPU on the shared cores)."""
-        return len(self.active) >= settings.CALLS_MAX_CONCURRENT
+    def admit(self, config: BotConfig, key: str) -> Lease:
+        return self.gate.admit(key=key, company_id=config.company_id, company_lines=config.company_max_lines)
 
-    def http_url(self, connection, path: str) -> str:
-        """An absolute http(s) URL on this runner as the provider reached it (request or websocket)."""
-        secure = connection.url.scheme in ("https", "wss") or connection.headers.get("x-forwarded-proto") == "https"
-        host = connection.headers.get("host", f"{settings.RUNNER_HOST}:{settings.RUNNER_PORT}")
-        return f"{'https' if secure else 'http'}://{host}{path}"
+    def start_call(self, config: BotConfig, transport, info: CallInfo, lease: Lease, *,
+                   control: CallControl | None = None, greet_on_start: bool = True) -> LiveCall:
+        """The one way a call starts: built on the admitted line, run as a task, the line freed at its end."""
+        call = build_call(config, transport, info, control=control, llm_base_url=self.llm_base_url,
+                          greet_on_start=greet_on_start)
+        call.lease = lease
+        return call
 
-    def stream_url(self, request: Request, path: str) -> str:
-        scheme = "wss" if request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https" else "ws"
-        host = request.headers.get("host", f"{settings.RUNNER_HOST}:{settings.RUNNER_PORT}")
-        return f"{scheme}://{host}{path}"
-
-    async def run_call(self, key: str, call) -> None:
+    async def run_call(self, call: LiveCall) -> None:
+        key = call.lease.key
         self.active[key] = call
         try:
-            await call.run(store=self.store_calls)
+            await call.run(store=self.store_calls, on_media_end=call.lease.release)
         finally:
+            call.lease.release()
             self.active.pop(key, None)
             self.finished = [*self.finished[-49:], call]
 
@@ -95,147 +104,119 @@ async def _spool_loop(interval: float):
             logger.exception("spool replay failed")
 
 
-def _config_for_number(number: str) -> BotConfig:
-    return BotConfig.for_number(number)
+def _peer(connection) -> str:
+    return connection.client.host if connection.client else "?"
 
 
-async def speak_twilio(websocket: WebSocket, stream_sid: str, text: str) -> None:
-    """Say ``text`` on a Twilio stream with Piper (no pipeline needed)."""
-    voice = registry.piper("")
-    pcm = np.concatenate([np.frombuffer(c.audio_int16_bytes, dtype=np.int16) for c in voice.synthesize(text)])
-    rate = voice.config.sample_rate
-    n = int(len(pcm) * 8000 / rate)
-    pcm8 = np.interp(np.linspace(0, len(pcm) - 1, n), np.arange(len(pcm)), pcm).astype(np.int16).tobytes()
-    ulaw = audioop.lin2ulaw(pcm8, 2)
-    for i in range(0, len(ulaw), 160):
-        payload = base64.b64encode(ulaw[i:i + 160]).decode()
-        await websocket.send_text(json.dumps({"event": "media", "streamSid": stream_sid, "media": {"payload": payload}}))
-        await asyncio.sleep(0.01)
-    await websocket.send_text(json.dumps({"event": "mark", "streamSid": stream_sid, "mark": {"name": "apology-end"}}))
+class Refused(Exception):
+    """A webhook that gets an HTTP error answer (``response``) instead of a call."""
+
+    def __init__(self, response: Response):
+        self.response = response
+
+
+async def verified_webhook(request: Request, provider: str) -> tuple[dict, bytes]:
+    """The webhook's parameters (form or JSON object), once its provider signature checks out.
+
+    Raises ``Refused``: 413 too large, 400 unreadable, 403 unsigned or badly signed.
+    """
+    body = await request.body()
+    if len(body) > MAX_WEBHOOK_BYTES:
+        raise Refused(Response("webhook body too large", status_code=413))
+    is_json = "json" in request.headers.get("content-type", "")
+    try:
+        text = body.decode("utf-8")
+        params = json.loads(text or "{}") if is_json else dict(parse_qsl(text, keep_blank_values=True))
+    except (UnicodeDecodeError, ValueError):
+        raise Refused(Response(f"unreadable {provider} webhook body", status_code=400)) from None
+    if not isinstance(params, dict):
+        raise Refused(Response(f"{provider} webhook body must be a JSON object or a form", status_code=400))
+    if settings.TELEPHONY_VERIFY_SIGNATURES:
+        signed = signatures.SignedRequest(method=request.method, url=public_url.request_url(request),
+                                          headers=request.headers, body=body, form=None if is_json else params)
+        try:
+            signatures.verify(provider, signed)
+        except signatures.SignatureError as exc:
+            logger.warning(f"{provider} webhook from {_peer(request)} refused: {exc}")
+            raise Refused(Response(f"{provider} signature check failed", status_code=403)) from None
+    return params, body
 
 
 def create_app(hub: CallHub | None = None, *, preload: bool = True, spool_replay_secs: float | None = None) -> Starlette:
     hub = hub or CallHub()
+    webrtc = None
 
     async def healthz(request: Request):
         spooled = len(list(spool_dir().glob("*.json"))) if spool_dir().exists() else 0
         return JSONResponse({
-            "ok": hub.ready, "active_calls": len(hub.active), "uptime_s": round(time.time() - hub.started),
+            "ok": hub.ready, "active_calls": hub.gate.active, "uptime_s": round(time.time() - hub.started),
             "models_loaded": registry.loads, "spooled_calls": spooled,
         }, status_code=200 if hub.ready else 503)
 
+    async def routed(provider: str, to: str, call_id: str) -> BotConfig | str:
+        """The bot for a verified webhook's number, or the apology to answer with."""
+        try:
+            config = await in_db_thread(hub.resolve_number, to)
+        except BotNotFound as exc:
+            logger.warning(f"{provider} call {call_id}: {exc}; apologising")
+            return twilio.UNKNOWN_NUMBER_APOLOGY
+        if config.number_provider and config.number_provider != provider:
+            logger.warning(f"{provider} call {call_id}: {to} is a {config.number_provider} number; apologising")
+            return twilio.UNKNOWN_NUMBER_APOLOGY
+        try:
+            hub.gate.check(company_id=config.company_id, company_lines=config.company_max_lines)
+        except LineRefused as exc:
+            logger.warning(f"{provider} call {call_id} refused: {exc}")
+            return BUSY
+        return config
+
+    def stream_with_token(request: Request, provider: str, config: BotConfig, call_id: str, to: str, from_: str):
+        token = stream_tokens.issue(provider=provider, call_id=call_id, to=to, from_=from_, bot=config.slug)
+        return public_url.stream_url(request, f"/telephony/{provider}/media"), token
+
     async def twilio_voice(request: Request):
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        try:
+            form, _ = await verified_webhook(request, "twilio")
+        except Refused as refused:
+            return refused.response
         to, from_, call_sid = form.get("To", ""), form.get("From", ""), form.get("CallSid", "")
-        if hub.full():
-            logger.warning(f"twilio call {call_sid} refused: {len(hub.active)} calls already active")
-            return Response(twilio.apology_twiml(BUSY), media_type="application/xml")
+        if not call_sid:
+            return Response("CallSid missing", status_code=400)
+        config = await routed("twilio", to, call_sid)
+        if isinstance(config, str):
+            return Response(twilio.apology_twiml(config), media_type=XML)
+        url, token = stream_with_token(request, "twilio", config, call_sid, to, from_)
+        return Response(twilio.stream_twiml(url, {"token": token}), media_type=XML)
+
+    async def telnyx_voice(request: Request):
+        """Telnyx TeXML: the stream URL carries the token (TeXML streams have no parameters of their own)."""
         try:
-            config = await in_db_thread(hub.resolve_number, to)
-        except BotNotFound as exc:
-            logger.warning(f"twilio call {call_sid} from {from_}: {exc}; apologising and hanging up")
-            return Response(twilio.apology_twiml(), media_type="application/xml")
-        url = hub.stream_url(request, "/telephony/twilio/media")
-        params = {"to": to, "from": from_, "call_sid": call_sid, "bot": config.slug}
-        return Response(twilio.stream_twiml(url, params), media_type="application/xml")
-
-    async def twilio_media(websocket: WebSocket):
-        from pipecat.serializers.twilio import TwilioFrameSerializer
-        from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
-
-        await websocket.accept()
-        try:
-            start = await twilio.read_start(websocket)
-        except (ValueError, json.JSONDecodeError) as exc:
-            logger.warning(f"twilio media stream rejected: {exc}")
-            await websocket.close(code=1008)
-            return
-        info = start.get("start", {})
-        stream_sid = info.get("streamSid") or start.get("streamSid", "")
-        call_sid = info.get("callSid", "")
-        custom = info.get("customParameters", {}) or {}
-        to, from_ = custom.get("to", ""), custom.get("from", "")
-        try:
-            config = await in_db_thread(hub.resolve_number, to)
-        except BotNotFound as exc:
-            logger.warning(f"twilio stream {call_sid} from {from_}: {exc}; apologising and hanging up")
-            await speak_twilio(websocket, stream_sid, twilio.UNKNOWN_NUMBER_APOLOGY)
-            try:
-                await twilio.twilio_control(call_sid).hang_up()
-            except Exception:  # noqa: BLE001
-                logger.exception(f"twilio hang-up of {call_sid} failed")
-            await websocket.close()
-            return
-        serializer = TwilioFrameSerializer(
-            stream_sid=stream_sid, call_sid=call_sid,
-            params=TwilioFrameSerializer.InputParams(auto_hang_up=False),
-        )
-        transport = FastAPIWebsocketTransport(websocket, FastAPIWebsocketParams(
-            audio_in_enabled=True, audio_out_enabled=True, add_wav_header=False, serializer=serializer))
-        call = build_call(config, transport, CallInfo(
-            transport="twilio", external_id=call_sid, from_number=from_, to_number=to),
-            control=twilio.twilio_control(call_sid), llm_base_url=hub.llm_base_url)
-
-        @transport.event_handler("on_client_disconnected")
-        async def _gone(_transport, _ws):
-            call.caller_hung_up()
-            await call.worker.cancel(reason="caller_hangup")
-
-        await hub.run_call(call_sid or stream_sid, call)
-
-    async def provider_media(websocket: WebSocket):
-        provider = websocket.path_params["provider"]
-        if provider not in providers.PROVIDERS:
-            await websocket.close(code=1008)
-            return
-        await websocket.accept()
-        try:
-            data = await providers.parse_start(websocket, provider)
-        except ValueError as exc:
-            logger.warning(f"{provider} media stream rejected: {exc}")
-            await websocket.close(code=1008)
-            return
-        call_id = data.get("call_id") or ""
-
-        def plivo_transfer_url(token: str) -> str:
-            return hub.http_url(websocket, "/telephony/plivo/transfer") + "?" + urlencode({"token": token})
-
-        control = provider_control.control_for(provider, call_id, websocket, transfer_url=plivo_transfer_url)
-        transport = providers.websocket_transport(websocket, providers.serializer_for(provider, data))
-        try:
-            config = await in_db_thread(hub.resolve_number, data["to"])
-        except BotNotFound as exc:
-            providers.log_rejected(provider, data, exc)
-            await providers.say_and_close(transport, twilio.UNKNOWN_NUMBER_APOLOGY)
-            if control.hang_up is not None:
-                try:
-                    await control.hang_up()
-                except Exception:  # noqa: BLE001
-                    logger.exception(f"{provider} hang-up of {call_id} failed")
-            return
-        config = provider_control.without_unsupported_transfer(config, control, provider=provider, call_id=call_id)
-        call = build_call(config, transport, CallInfo(
-            transport=provider, external_id=call_id or data.get("stream_id") or "",
-            from_number=data["from"], to_number=data["to"]), control=control, llm_base_url=hub.llm_base_url)
-
-        @transport.event_handler("on_client_disconnected")
-        async def _gone(_transport, _ws):
-            call.caller_hung_up()
-            await call.worker.cancel(reason="caller_hangup")
-
-        await hub.run_call(call.info.external_id or str(id(call)), call)
+            form, _ = await verified_webhook(request, "telnyx")
+        except Refused as refused:
+            return refused.response
+        to, from_ = form.get("To", ""), form.get("From", "")
+        call_id = form.get("CallControlId") or form.get("CallSid", "")
+        if not call_id:
+            return Response("CallSid missing", status_code=400)
+        config = await routed("telnyx", to, call_id)
+        if isinstance(config, str):
+            return Response(twilio.apology_twiml(config), media_type=XML)
+        url, token = stream_with_token(request, "telnyx", config, call_id, to, from_)
+        return Response(providers.telnyx_stream_texml(f"{url}?{urlencode({'token': token})}"), media_type=XML)
 
     async def plivo_answer(request: Request):
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
-        to, from_ = form.get("To", ""), form.get("From", "")
         try:
-            await in_db_thread(hub.resolve_number, to)
-        except BotNotFound as exc:
-            logger.warning(f"plivo call {form.get('CallUUID')} from {from_}: {exc}; apologising")
-            return Response('<?xml version="1.0" encoding="UTF-8"?><Response><Speak>'
-                            f"{twilio.UNKNOWN_NUMBER_APOLOGY}</Speak><Hangup/></Response>", media_type="application/xml")
-        url = hub.stream_url(request, "/telephony/plivo/media") + "?" + urlencode({"to": to, "from": from_})
-        return Response(providers.plivo_answer_xml(url), media_type="application/xml")
+            form, _ = await verified_webhook(request, "plivo")
+        except Refused as refused:
+            return refused.response
+        to, from_, call_uuid = form.get("To", ""), form.get("From", ""), form.get("CallUUID", "")
+        if not call_uuid:
+            return Response("CallUUID missing", status_code=400)
+        config = await routed("plivo", to, call_uuid)
+        if isinstance(config, str):
+            return Response(providers.plivo_apology_xml(config), media_type=XML)
+        url, token = stream_with_token(request, "plivo", config, call_uuid, to, from_)
+        return Response(providers.plivo_answer_xml(f"{url}?{urlencode({'token': token})}"), media_type=XML)
 
     async def plivo_transfer(request: Request):
         """The XML Plivo fetches for a transfer (``aleg_url``): dial the number the signed token names."""
@@ -244,9 +225,68 @@ def create_app(hub: CallHub | None = None, *, preload: bool = True, spool_replay
         except signing.BadSignature:
             logger.warning("plivo transfer URL with a missing, forged or expired token")
             return Response("invalid transfer token", status_code=403)
-        return Response(provider_control.plivo_dial_xml(number), media_type="application/xml")
+        return Response(provider_control.plivo_dial_xml(number), media_type=XML)
 
-    webrtc = None
+    async def authorised_stream(websocket: WebSocket, provider: str, data: dict):
+        """(config, to, from) of a stream whose token (or Exotel secret) checks out; raises to refuse it."""
+        call_id = data.get("call_id") or ""
+        if provider == "exotel":
+            config = await in_db_thread(BotConfig.for_stream_secret, "exotel", websocket.path_params.get("secret", ""))
+            return config, config.number, data.get("from") or ""
+        token = ((data.get("body") or {}).get("token") if provider == "twilio"
+                 else websocket.query_params.get("token", ""))
+        grant = hub.stream_tokens.redeem(token or "", provider=provider, call_id=call_id)
+        return grant, grant.to, grant.from_
+
+    async def media_stream(websocket: WebSocket):
+        """Every provider's media websocket: verify, admit, then run the call."""
+        provider = websocket.path_params["provider"]
+        if provider not in providers.PROVIDERS or (provider == "exotel") != ("secret" in websocket.path_params):
+            await websocket.close(code=WS_POLICY_VIOLATION)
+            return
+        await websocket.accept()
+        try:
+            data = await providers.read_start(websocket, provider)
+            grant, to, from_ = await authorised_stream(websocket, provider, data)
+        except (providers.BadStart, stream_tokens.BadStreamToken, BotNotFound) as exc:
+            logger.warning(f"{provider} media stream from {_peer(websocket)} refused: {exc}")
+            with contextlib.suppress(RuntimeError):
+                await websocket.close(code=WS_POLICY_VIOLATION)
+            return
+        call_id = data.get("call_id") or ""
+        control = (twilio.twilio_control(call_id) if provider == "twilio" else provider_control.control_for(
+            provider, call_id, websocket,
+            transfer_url=lambda t: public_url.http_url(websocket, "/telephony/plivo/transfer") + "?" + urlencode({"token": t})))
+        transport = providers.websocket_transport(websocket, providers.serializer_for(provider, data))
+        apology = None
+        try:
+            config = grant if isinstance(grant, BotConfig) else await in_db_thread(hub.resolve_number, to)
+            lease = hub.admit(config, f"{provider}:{call_id or data.get('stream_id')}")
+        except BotNotFound as exc:  # the bot was switched off since the webhook
+            logger.warning(f"{provider} call {call_id}: {exc}; apologising and hanging up")
+            apology = twilio.UNKNOWN_NUMBER_APOLOGY
+        except LineRefused as exc:
+            logger.warning(f"{provider} call {call_id} refused: {exc}")
+            apology = BUSY
+        if apology is not None:
+            await providers.say_and_close(transport, apology)
+            if control.hang_up is not None:
+                try:
+                    await control.hang_up()
+                except Exception:  # noqa: BLE001
+                    logger.exception(f"{provider} hang-up of {call_id} failed")
+            return
+        config = provider_control.without_unsupported_transfer(config, control, provider=provider, call_id=call_id)
+        call = hub.start_call(config, transport, CallInfo(
+            transport=provider, external_id=call_id or data.get("stream_id") or "", from_number=from_, to_number=to),
+            lease, control=control)
+
+        @transport.event_handler("on_client_disconnected")
+        async def _gone(_transport, _ws):
+            call.caller_hung_up()
+            await call.worker.cancel(reason="caller_hangup")
+
+        await hub.run_call(call)
 
     async def call_page(request: Request):
         slug = request.path_params["slug"]
@@ -259,28 +299,55 @@ def create_app(hub: CallHub | None = None, *, preload: bool = True, spool_replay
         offer = f"/call/{slug}/offer?{urlencode({'token': token})}"
         return HTMLResponse(browser.page(config.name, offer))
 
+    async def browser_ticket(request: Request, slug: str) -> BotConfig:
+        """The bot of a valid, unspent test-call link whose user may still call it; spends the link."""
+        try:
+            ticket = call_links.check(request.query_params.get("token", ""), slug)
+            config = await in_db_thread(BotConfig.for_slug, slug)
+        except call_links.BadCallToken as exc:
+            raise Refused(Response(str(exc), status_code=403)) from None
+        except BotNotFound as exc:
+            raise Refused(Response(str(exc), status_code=404)) from None
+        if not await in_db_thread(call_links.user_may_call, ticket, config.company_id):
+            raise Refused(Response("the staff user of this test-call link may not call this bot", status_code=403))
+        if not hub.call_tickets.spend(ticket.nonce):
+            raise Refused(Response("this test-call link was already used; open a new one from the bot's admin page",
+                                   status_code=403))
+        return config
+
     async def call_offer(request: Request):
         nonlocal webrtc
         from pipecat.transports.base_transport import TransportParams
         from pipecat.transports.smallwebrtc.request_handler import SmallWebRTCRequest, SmallWebRTCRequestHandler
         from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
 
-        slug = request.path_params["slug"]
         try:
-            call_links.check(request.query_params.get("token", ""), slug)
-            config = await in_db_thread(BotConfig.for_slug, slug)
-        except (call_links.BadCallToken, BotNotFound) as exc:
-            return Response(str(exc), status_code=403 if isinstance(exc, call_links.BadCallToken) else 404)
-        try:
-            offer = SmallWebRTCRequest.from_dict(await request.json())
-        except (ValueError, TypeError) as exc:
+            offer = await request.json()
+            offer = SmallWebRTCRequest.from_dict(offer) if isinstance(offer, dict) else None
+        except (ValueError, TypeError, KeyError) as exc:
             return Response(f"bad WebRTC offer: {exc}", status_code=400)
+        if offer is None or offer.type != "offer" or not offer.sdp:
+            return Response("bad WebRTC offer: expected {\"sdp\": ..., \"type\": \"offer\"}", status_code=400)
+        if offer.pc_id:
+            return Response("bad WebRTC offer: renegotiation is not supported; start a new call", status_code=400)
+        try:
+            config = await browser_ticket(request, request.path_params["slug"])
+        except Refused as refused:
+            return refused.response
+        if problem := browser.offer_problem(offer.sdp):  # before a line is taken
+            return Response(f"bad WebRTC offer: {problem}", status_code=400)
+        try:
+            lease = hub.admit(config, f"webrtc:{id(offer)}:{time.monotonic_ns()}")
+        except LineRefused as exc:
+            logger.warning(f"browser call to {config.slug} refused: {exc}")
+            return JSONResponse({"error": BUSY}, status_code=503)
         webrtc = webrtc or SmallWebRTCRequestHandler()
+        started: list[LiveCall] = []
 
         async def start_call(connection):
             transport = SmallWebRTCTransport(connection, TransportParams(audio_in_enabled=True, audio_out_enabled=True))
-            call = build_call(config, transport, CallInfo(transport="webrtc", external_id=f"webrtc-{connection.pc_id}"),
-                              llm_base_url=hub.llm_base_url, greet_on_start=False)
+            call = hub.start_call(config, transport, CallInfo(transport="webrtc", external_id=f"webrtc-{connection.pc_id}"),
+                                  lease, greet_on_start=False)
 
             @transport.event_handler("on_client_connected")
             async def _connected(_transport, _client):
@@ -291,30 +358,47 @@ def create_app(hub: CallHub | None = None, *, preload: bool = True, spool_replay
                 call.caller_hung_up()
                 await call.worker.cancel(reason="caller_hangup")
 
-            asyncio.create_task(hub.run_call(call.info.external_id, call))
+            started.append(call)
 
-        answer = await webrtc.handle_web_request(offer, start_call)
+        try:
+            answer = await webrtc.handle_web_request(offer, start_call)
+        except Exception as exc:  # noqa: BLE001 - aiortc raises many kinds for a bad SDP
+            lease.release()
+            for call in started:
+                await call.worker.cancel(reason="bad offer")
+            return Response(f"bad WebRTC offer: {type(exc).__name__}: {str(exc)[:200]}", status_code=400)
+        if not started:
+            lease.release()
+            return Response("the browser call could not be started", status_code=500)
+        asyncio.create_task(hub.run_call(started[0]))
         return JSONResponse(answer)
 
     async def daily_dialin(request: Request):
         try:
-            dialin = daily.DialIn.from_webhook(await request.json())
+            params, _ = await verified_webhook(request, "daily")
+            dialin = daily.DialIn.from_webhook(params)
+        except Refused as refused:
+            return refused.response
         except (ValueError, TypeError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
+        config = await routed("daily", dialin.to, dialin.call_id)
+        if isinstance(config, str):
+            status = 503 if config == BUSY else 404
+            return JSONResponse({"error": "all lines are busy" if status == 503 else "unknown number"}, status_code=status)
         try:
-            config = await in_db_thread(hub.resolve_number, dialin.to)
-        except BotNotFound as exc:
-            logger.warning(f"daily dial-in {dialin.call_id} from {dialin.from_}: {exc}; refused")
-            return JSONResponse({"error": str(exc)}, status_code=404)
-        try:
+            lease = hub.admit(config, f"daily:{dialin.call_id}")
+        except LineRefused as exc:
+            return JSONResponse({"error": str(exc)}, status_code=503)
+        try:  # the paid room is made only for a verified, admitted call
             room_url, token = await daily.create_room(dialin)
             transport = hub.daily_transport(room_url, token, dialin, config.name)
         except (daily.DailyError, httpx.HTTPError, ImportError) as exc:
+            lease.release()
             logger.error(f"daily dial-in {dialin.call_id}: {exc}")
             return JSONResponse({"error": str(exc)}, status_code=502)
-        call = build_call(config, transport, CallInfo(
+        call = hub.start_call(config, transport, CallInfo(
             transport="daily", external_id=dialin.call_id, from_number=dialin.from_, to_number=dialin.to),
-            llm_base_url=hub.llm_base_url, greet_on_start=False)
+            lease, greet_on_start=False)
 
         @transport.event_handler("on_dialin_ready")
         async def _ready(_transport, _cdata):
@@ -329,12 +413,15 @@ def create_app(hub: CallHub | None = None, *, preload: bool = True, spool_replay
             call.caller_hung_up()
             await call.worker.cancel(reason="caller_hangup")
 
-        asyncio.create_task(hub.run_call(dialin.call_id, call))
+        asyncio.create_task(hub.run_call(call))
         return JSONResponse({"status": "started", "room_url": room_url, "bot": config.slug})
 
     async def lifespan(app):
         if preload:
             await asyncio.to_thread(registry.preload)
+        if not settings.TELEPHONY_VERIFY_SIGNATURES:
+            logger.warning("provider signatures are NOT verified (VOICEBOT_VERIFY_PROVIDER_SIGNATURES=false): "
+                           "local development only")
         hub.ready = True
         interval = spool_replay_secs if spool_replay_secs is not None else settings.CALLS_SPOOL_REPLAY_SECS
         task = asyncio.create_task(_spool_loop(interval))
@@ -349,10 +436,11 @@ def create_app(hub: CallHub | None = None, *, preload: bool = True, spool_replay
     app = Starlette(routes=[
         Route("/healthz", healthz),
         Route("/telephony/twilio/voice", twilio_voice, methods=["POST"]),
-        WebSocketRoute("/telephony/twilio/media", twilio_media),
+        Route("/telephony/telnyx/voice", telnyx_voice, methods=["POST"]),
         Route("/telephony/plivo/answer", plivo_answer, methods=["POST"]),
         Route("/telephony/plivo/transfer", plivo_transfer, methods=["GET", "POST"]),
-        WebSocketRoute("/telephony/{provider}/media", provider_media),
+        WebSocketRoute("/telephony/{provider}/media", media_stream),
+        WebSocketRoute("/telephony/{provider}/media/{secret}", media_stream),
         Route("/telephony/daily/dialin", daily_dialin, methods=["POST"]),
         Route("/call/{slug}", call_page),
         Route("/call/{slug}/offer", call_offer, methods=["POST"]),

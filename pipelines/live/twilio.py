@@ -5,7 +5,6 @@ The REST calls go to ``settings.TWILIO_API_BASE_URL`` (tests: a local fake).
 
 from __future__ import annotations
 
-import json
 from xml.sax.saxutils import escape, quoteattr
 
 import httpx
@@ -50,12 +49,3 @@ def twilio_control(call_sid: str) -> CallControl:
         await _update_call(call_sid, {"Twiml": f"<Response><Dial>{escape(number)}</Dial></Response>"})
 
     return CallControl(hang_up=hang_up, transfer=transfer)
-
-
-async def read_start(websocket) -> dict:
-    """Read Twilio's first messages up to ``start``; returns the start message."""
-    for _ in range(10):
-        message = json.loads(await websocket.receive_text())
-        if message.get("event") == "start":
-            return message
-    raise ValueError("Twilio media stream sent no 'start' event")

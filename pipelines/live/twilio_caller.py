@@ -1,6 +1,7 @@
 """A Twilio Media Streams client that plays a caller: for tests and benchmarks.
 
-It speaks Twilio's protocol to the runner (connected, start, media, stop),
+It calls as Twilio does (``TwilioCaller.dial``: the signed voice webhook, then the
+stream URL and token of its TwiML) and speaks Twilio's protocol to the runner (connected, start, media, stop),
 plays WAV files as 8 kHz mu-law in real time and listens to the bot: the audio
 it sends back (played out at real-time pace on the caller's side), marks and
 clears. ``v2v`` per turn is the end of the caller's speech (from the WAV) to
@@ -15,6 +16,9 @@ import base64
 import json
 import time
 import uuid
+from xml.etree import ElementTree
+
+import httpx
 
 import numpy as np
 import websockets
@@ -22,10 +26,27 @@ import websockets
 from pipelines.live.sim_transport import read_wav_16k, speech_end_sample
 
 
+async def voice_webhook(runner_url: str, *, to: str, from_: str, call_sid: str, auth_token: str,
+                        extra: dict[str, str] | None = None) -> str:
+    """POST Twilio's voice webhook, signed with ``auth_token`` as Twilio documents; returns the TwiML."""
+    from twilio.request_validator import RequestValidator
+
+    url = runner_url.rstrip("/") + "/telephony/twilio/voice"
+    form = {"CallSid": call_sid, "AccountSid": "ACtest", "From": from_, "To": to, "CallStatus": "ringing",
+            "Direction": "inbound", **(extra or {})}
+    signature = RequestValidator(auth_token).compute_signature(url, form)
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.post(url, data=form, headers={"X-Twilio-Signature": signature})
+    response.raise_for_status()
+    return response.text
+
+
 class TwilioCaller:
-    def __init__(self, url: str, *, to: str, from_: str = "+12125550199", call_sid: str | None = None):
+    def __init__(self, url: str, *, to: str, from_: str = "+12125550199", call_sid: str | None = None,
+                 parameters: dict[str, str] | None = None):
         self.url = url
         self.to, self.from_ = to, from_
+        self.parameters = parameters or {}  # the TwiML <Parameter>s (the stream token)
         self.call_sid = call_sid or f"CA{uuid.uuid4().hex}"
         self.stream_sid = f"MZ{uuid.uuid4().hex}"
         self.ws = None
@@ -45,7 +66,7 @@ class TwilioCaller:
             "event": "start", "sequenceNumber": "1", "streamSid": self.stream_sid,
             "start": {"streamSid": self.stream_sid, "callSid": self.call_sid, "accountSid": "ACtest",
                       "tracks": ["inbound"], "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-                      "customParameters": {"to": self.to, "from": self.from_}},
+                      "customParameters": self.parameters},
         }]
 
     def media_message(self, pcm8: bytes) -> dict:
@@ -58,6 +79,23 @@ class TwilioCaller:
         if message.get("event") == "media":
             return audioop.ulaw2lin(base64.b64decode(message["media"]["payload"]), 2)
         return None
+
+    @classmethod
+    async def dial(cls, runner_url: str, *, to: str, from_: str = "+12125550199", auth_token: str,
+                   call_sid: str | None = None, **kwargs) -> "TwilioCaller":
+        """Call as Twilio does: the signed voice webhook first, then the stream its TwiML names.
+
+        ``runner_url`` is the runner's public base URL (what Twilio would call);
+        ``auth_token`` signs the webhook as Twilio signs with the account's token.
+        """
+        call_sid = call_sid or f"CA{uuid.uuid4().hex}"
+        twiml = await voice_webhook(runner_url, to=to, from_=from_, call_sid=call_sid, auth_token=auth_token)
+        stream = ElementTree.fromstring(twiml).find("./Connect/Stream")
+        if stream is None:
+            raise RuntimeError(f"the runner did not connect a stream: {twiml}")
+        params = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+        caller = cls(stream.get("url"), to=to, from_=from_, call_sid=call_sid, parameters=params, **kwargs)
+        return await caller.connect()
 
     async def connect(self):
         self.ws = await websockets.connect(self.url, max_size=None)

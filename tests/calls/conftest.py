@@ -2,8 +2,12 @@
 
 import base64
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from pipelines.live import signatures_testing
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -34,6 +38,52 @@ def audio(name: str) -> str:
     return str(DATA / name)
 
 
+# --- Provider credentials the test runner verifies with; tests sign as each provider documents --
+
+TWILIO_TOKEN = "secret"  # fake_twilio's account auth token too
+PLIVO_TOKEN = "secret"
+TELNYX_KEY = Ed25519PrivateKey.generate()
+DAILY_SECRET = base64.b64encode(b"daily-webhook-secret").decode()
+
+
+def signed_post(base: str, provider: str, path: str, form: dict | None = None, *, json_body: dict | None = None,
+                headers: dict | None = None):
+    """POST a webhook to the runner signed as ``provider`` signs it."""
+    import json
+    import time
+    import uuid
+
+    import httpx
+
+    url = base + path
+    extra = dict(headers or {})
+    if json_body is not None:
+        body, content_type = json.dumps(json_body).encode(), "application/json"
+    else:
+        body, content_type = urlencode(form or {}).encode(), "application/x-www-form-urlencoded"
+    now = str(int(time.time()))
+    if provider == "twilio":
+        extra.setdefault("X-Twilio-Signature", signatures_testing.sign_twilio(url, form, TWILIO_TOKEN))
+    elif provider == "plivo":
+        nonce = uuid.uuid4().hex
+        extra.setdefault("X-Plivo-Signature-V3-Nonce", nonce)
+        extra.setdefault("X-Plivo-Signature-V3",
+                         signatures_testing.sign_plivo_v3("POST", url, nonce, PLIVO_TOKEN, form or {}))
+    elif provider == "telnyx":
+        extra.setdefault("telnyx-timestamp", now)
+        extra.setdefault("telnyx-signature-ed25519", signatures_testing.sign_telnyx(TELNYX_KEY, now, body))
+    elif provider == "daily":
+        extra.setdefault("X-Webhook-Timestamp", now)
+        extra.setdefault("X-Webhook-Signature", signatures_testing.sign_daily(DAILY_SECRET, now, body))
+    return httpx.post(url, content=body, headers={"content-type": content_type, **extra}, timeout=30)
+
+
+def number_for(bot, provider: str, number: str):
+    from voicebot.models import PhoneNumber
+
+    return PhoneNumber.objects.create(company=bot.company, bot=bot, number=number, provider=provider)
+
+
 # --- The runner on a free port, in this process (shares the loaded models) ------------
 
 def _free_port() -> int:
@@ -55,8 +105,15 @@ def runner(llm_server, loaded_models):
 
     from pipelines.live.runner import CallHub, create_app
 
+    from django.conf import settings
+
     hub = CallHub()
     port = _free_port()
+    # What providers are told to call, and what they sign (README, "Security").
+    settings.RUNNER_PUBLIC_URL = f"http://127.0.0.1:{port}"
+    settings.TWILIO_AUTH_TOKEN, settings.PLIVO_AUTH_TOKEN = TWILIO_TOKEN, PLIVO_TOKEN
+    settings.TELNYX_PUBLIC_KEY = signatures_testing.telnyx_public_key_b64(TELNYX_KEY)
+    settings.DAILY_WEBHOOK_SECRET = DAILY_SECRET
     server = uvicorn.Server(uvicorn.Config(create_app(hub, preload=False, spool_replay_secs=0.5),
                                            host="127.0.0.1", port=port, log_level="warning", ws="websockets"))
     thread = threading.Thread(target=server.run, daemon=True)

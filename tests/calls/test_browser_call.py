@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from tests.calls.conftest import audio, wait_for_call
+from tests.conftest import make_staff
 from voicebot import call_links
 
 pytestmark = [pytest.mark.models, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -27,7 +28,8 @@ def test_browser_call_hears_the_greeting_and_is_stored(runner, desk_bot, queued)
     from playwright.sync_api import sync_playwright
 
     base, hub = runner
-    url = f"{base}/call/{desk_bot.slug}?token={call_links.sign(desk_bot.slug)}"
+    staff = make_staff("sam", desk_bot.company)
+    url = f"{base}/call/{desk_bot.slug}?token={call_links.sign(desk_bot.slug, staff.pk)}"
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
             "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from pipelines.live.sim_transport import SimCaller, SimTransport
-from tests.calls.conftest import audio, wait_for_call
+from tests.calls.conftest import audio, number_for, signed_post, wait_for_call
 
 pytestmark = [pytest.mark.models, pytest.mark.django_db(transaction=True)]
 
@@ -62,16 +62,26 @@ def fake_daily(settings):
     fake.server.shutdown()
 
 
-def test_dialin_webhook_validates_and_refuses_unknown_numbers(runner, fake_daily):
+def dialin(base, body):
+    return signed_post(base, "daily", "/telephony/daily/dialin", json_body=body)
+
+
+def test_dialin_webhook_validates_and_refuses_unknown_numbers(runner, fake_daily, desk_bot):
     base, _ = runner
-    bad = httpx.post(base + "/telephony/daily/dialin", json={"To": "+4930555000"})
+    bad = dialin(base, {"To": "+4930555000"})
     assert bad.status_code == 400 and "callId" in bad.json()["error"]
-    unknown = httpx.post(base + "/telephony/daily/dialin",
-                         json={"To": "+4930000000", "From": "+1", "callId": "c1", "callDomain": "d1"})
+    unknown = dialin(base, {"To": "+4930000000", "From": "+1", "callId": "c1", "callDomain": "d1"})
     assert unknown.status_code == 404 and fake_daily.requests == []
+    twilio_number = number_for(desk_bot, "twilio", "+4930555001")  # not a Daily number: no room either
+    other = dialin(base, {"To": twilio_number.number, "From": "+1", "callId": "c2", "callDomain": "d1"})
+    assert other.status_code == 404 and fake_daily.requests == []
+    unsigned = httpx.post(base + "/telephony/daily/dialin",
+                          json={"To": "+4930555000", "From": "+1", "callId": "c3", "callDomain": "d1"})
+    assert unsigned.status_code == 403 and fake_daily.requests == []
 
 
-def test_dialin_creates_a_sip_room_and_the_bot_answers(runner, desk_number, fake_daily, queued):
+def test_dialin_creates_a_sip_room_and_the_bot_answers(runner, desk_bot, fake_daily, queued):
+    desk_number = number_for(desk_bot, "daily", "+4930555000")
     base, hub = runner
     made = []
 
@@ -85,16 +95,16 @@ def test_dialin_creates_a_sip_room_and_the_bot_answers(runner, desk_number, fake
     previous = hub.daily_transport
     hub.daily_transport = room_transport
     try:
-        response = httpx.post(base + "/telephony/daily/dialin", json={
+        response = dialin(base, {
             "To": desk_number.number, "From": "+12125550199", "callId": "daily-call-1", "callDomain": "dom-1"})
         assert response.status_code == 200, response.text
         room = made[0]
         assert room["room"] == ("https://example.daily.co/dialin-room", "owner-token")
         assert (room["dialin"].call_id, room["dialin"].call_domain) == ("daily-call-1", "dom-1")
         deadline = time.monotonic() + 10
-        while "daily-call-1" not in hub.active and time.monotonic() < deadline:
+        while "daily:daily-call-1" not in hub.active and time.monotonic() < deadline:
             time.sleep(0.05)
-        call = hub.active["daily-call-1"]
+        call = hub.active["daily:daily-call-1"]
         room["caller"].on_speech_end = call.recorder.mark_caller_speech_end
         room["caller"].on_hangup = call.caller_hung_up
         time.sleep(0.5)  # the SIP leg comes up: Daily reports the caller in the room

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pipelines.live.twilio_caller import TwilioCaller
-from tests.calls.conftest import audio, wait_for_call
+from tests.calls.conftest import TWILIO_TOKEN, audio, signed_post, wait_for_call
 from voicebot.models import Call
 
 pytestmark = [pytest.mark.models, pytest.mark.django_db(transaction=True)]
@@ -26,18 +26,20 @@ def words(pcm8: bytes, registry) -> str:
     return " ".join(s.text for s in segments).lower()
 
 
+def voice(base, **form):
+    return signed_post(base, "twilio", "/telephony/twilio/voice", form)
+
+
 def test_healthz_and_voice_webhook(runner, desk_number):
     base, _hub = runner
     health = httpx.get(base + "/healthz").json()
     assert health["ok"] is True and "active_calls" in health
 
-    twiml = httpx.post(base + "/telephony/twilio/voice",
-                       data={"To": desk_number.number, "From": "+12125550199", "CallSid": "CA1"}).text
-    assert "<Connect><Stream url=\"ws://127.0.0.1:" in twiml and "/telephony/twilio/media" in twiml
-    assert '<Parameter name="to" value="+4930555000"/>' in twiml
-    assert '<Parameter name="bot" value="alpha-dental"/>' in twiml
+    twiml = voice(base, To=desk_number.number, From="+12125550199", CallSid="CA1").text
+    assert f'<Connect><Stream url="{ws_url(base)}">' in twiml  # the public URL, not the Host header
+    assert re.search(r'<Parameter name="token" value="[^"]+"/>', twiml)
 
-    unknown = httpx.post(base + "/telephony/twilio/voice", data={"To": "+4930000000", "From": "+1", "CallSid": "CA2"}).text
+    unknown = voice(base, To="+4930000000", From="+1", CallSid="CA2").text
     assert "<Say>Sorry, this number is not in service. Goodbye.</Say><Hangup/>" in unknown
 
 
@@ -45,7 +47,7 @@ def test_caller_hears_greeting_and_reply_and_call_is_stored_once(runner, desk_nu
     base, hub = runner
 
     async def conversation():
-        caller = await TwilioCaller(ws_url(base), to=desk_number.number).connect()
+        caller = await TwilioCaller.dial(base, to=desk_number.number, auth_token=TWILIO_TOKEN)
         assert await caller.wait_bot_done(), "no greeting"
         greeting_audio = bytes(caller.bot_audio)
         spoke_at = await caller.say(audio("caller_hours.wav"))
@@ -75,23 +77,40 @@ def test_caller_hears_greeting_and_reply_and_call_is_stored_once(runner, desk_nu
     assert fake_twilio.requests == []  # the caller hung up: nothing to end on Twilio's side
 
 
-def test_unknown_number_gets_an_apology_and_a_hang_up(runner, fake_twilio, caplog):
+def test_a_bot_switched_off_after_the_webhook_apologises_and_hangs_up(runner, desk_number, fake_twilio):
+    """The stream's call was verified (its token), so the runner may hang it up through Twilio."""
     base, _hub = runner
 
-    async def call_unknown():
-        caller = await TwilioCaller(ws_url(base), to="+4930000000").connect()
+    async def call_switched_off():
+        caller = await TwilioCaller.dial(base, to=desk_number.number, auth_token=TWILIO_TOKEN, call_sid="CAoff")
         await asyncio.wait_for(caller.closed_by_server.wait(), 15)
         return caller
 
-    caller = asyncio.run(call_unknown())
-    assert len(caller.bot_audio) > 8000 and "apology-end" in caller.marks
-    assert fake_twilio.requests == [(f"/2010-04-01/Accounts/ACtest/Calls/{caller.call_sid}.json", {"Status": "completed"})]
+    desk_number.bot.__class__.objects.filter(pk=desk_number.bot_id).update(active=False)
+    with pytest.raises(RuntimeError, match="did not connect a stream"):  # switched off before the webhook
+        asyncio.run(call_switched_off())
+    desk_number.bot.__class__.objects.filter(pk=desk_number.bot_id).update(active=True)
+
+    async def switched_off_meanwhile():
+        from pipelines.live.twilio_caller import voice_webhook
+
+        twiml = await voice_webhook(base, to=desk_number.number, from_="+12125550199", call_sid="CAoff",
+                                    auth_token=TWILIO_TOKEN)
+        desk_number.bot.__class__.objects.filter(pk=desk_number.bot_id).update(active=False)
+        token = re.search(r'name="token" value="([^"]+)"', twiml).group(1)
+        caller = await TwilioCaller(ws_url(base), to=desk_number.number, call_sid="CAoff",
+                                    parameters={"token": token}).connect()
+        await asyncio.wait_for(caller.closed_by_server.wait(), 15)
+        return caller
+
+    caller = asyncio.run(switched_off_meanwhile())
+    assert len(caller.bot_audio) > 8000  # the apology
+    assert fake_twilio.requests == [("/2010-04-01/Accounts/ACtest/Calls/CAoff.json", {"Status": "completed"})]
     assert Call.objects.count() == 0
 
 
 def test_voice_webhook_refuses_calls_beyond_capacity(runner, desk_number, settings):
     base, _hub = runner
     settings.CALLS_MAX_CONCURRENT = 0
-    twiml = httpx.post(base + "/telephony/twilio/voice",
-                       data={"To": desk_number.number, "From": "+12125550199", "CallSid": "CA3"}).text
+    twiml = voice(base, To=desk_number.number, From="+12125550199", CallSid="CA3").text
     assert "<Say>Sorry, all our lines are busy." in twiml and "<Hangup/>" in twiml
