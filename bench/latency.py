@@ -3,7 +3,7 @@
 v2v_ms = end of the caller's speech (found in the WAV) -> first bot audio out,
 with its parts (stt_ms, llm_ttfb_ms, tts_ttfb_ms) per bot reply. Two paths:
 ``sim`` (file-driven transport, 16 kHz, the simulate_call pipeline) and
-``twilio`` (the runner in-process, a Media Streams client sending 8 kHz mu-law;
+``twilio`` (the runner in-process, called through the signed voice webhook and a Media Streams client sending 8 kHz mu-law;
 v2v measured on the client from the first non-silent bot audio it receives).
 
     .venv/bin/python bench/latency.py [--path sim|twilio|both] [--turns 21]
@@ -32,6 +32,7 @@ async def sim_turns(n_turns: int, url: str) -> list[dict]:
 
 async def twilio_turns(n_turns: int, url: str) -> list[dict]:
     import uvicorn
+    from django.conf import settings
 
     from pipelines.live.runner import CallHub, create_app
     from pipelines.live.twilio_caller import TwilioCaller
@@ -46,11 +47,13 @@ async def twilio_turns(n_turns: int, url: str) -> list[dict]:
     while not server.started:
         await asyncio.sleep(0.05)
     port = server.servers[0].sockets[0].getsockname()[1]
-    ws = f"ws://127.0.0.1:{port}/telephony/twilio/media"
+    base = f"http://127.0.0.1:{port}"
+    # Calls come in as Twilio's do: the signed voice webhook, then its stream with the single-use token.
+    settings.RUNNER_PUBLIC_URL, settings.TWILIO_AUTH_TOKEN = base, "bench-auth-token"
     replies = []
     try:
         while len(replies) < n_turns:
-            caller = await TwilioCaller(ws, to="+15550000000").connect()
+            caller = await TwilioCaller.dial(base, to="+15550000000", auth_token=settings.TWILIO_AUTH_TOKEN)
             await caller.wait_bot_done()
             for path in TURNS:
                 if len(replies) >= n_turns:

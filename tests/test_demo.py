@@ -1,6 +1,8 @@
 """`make demo` runs every process in the foreground and stops them all on SIGINT."""
 
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -76,6 +78,22 @@ def test_demo_serves_admin_with_demo_data_and_stops_everything_on_sigint(demo_en
             assert response.status_code == 200 and "Receptionist" in response.text
             health = http.get("/healthz").json()
             assert health["checks"]["database"]["ok"] and health["checks"]["redis"]["ok"]
+            # The bot's Test call button opens this demo's runner with a fresh link for this user.
+            bot_page = http.get("/admin/voicebot/bot/").text
+            change = re.search(r'href="(/admin/voicebot/bot/\d+/change/)', bot_page).group(1)
+            button = re.search(r'href="([^"]+/test-call/)"', http.get(change).text).group(1)
+            link = http.get(button).headers["location"]
+            assert link.startswith(f"http://127.0.0.1:{runner}/call/elegant-receptionist?token=")
+            assert httpx.get(link, timeout=10).status_code == 200
+        # A simulated Twilio call, signed as Twilio signs, goes through the demo's runner and is stored.
+        simulated = subprocess.run(
+            [sys.executable, "manage.py", "simulate_call", "--bot", "elegant-receptionist",
+             "--audio", "tests/data/caller_hours.wav", "--twilio", f"http://127.0.0.1:{runner}"],
+            cwd=settings.BASE_DIR, env=demo_env, capture_output=True, text=True, timeout=120)
+        assert simulated.returncode == 0, simulated.stderr[-2000:]
+        report = json.loads(simulated.stdout.strip().splitlines()[-1])
+        assert report["stored_call"] and [t["role"] for t in report["turns"]][:2] == ["bot", "caller"]
+        assert "Simulated Twilio call (signed)" in "".join(output)
         llm = httpx.get(f"http://127.0.0.1:{demo_env['VOICEBOT_LLM_EMBEDDED_PORT']}/v1/models", timeout=5)
         assert llm.status_code == 200
 

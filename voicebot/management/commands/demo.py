@@ -46,6 +46,7 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         if not no_seed:
             call_command("seed_demo")
+        notes = self.security_env(runner_port)
         procs = self.plan(web_port, runner_port)
         self.stopping = False
         signal.signal(signal.SIGINT, self.on_signal)
@@ -59,9 +60,31 @@ class Command(BaseCommand):
                 f"  Login:  {DEMO_USERNAME} / {DEMO_PASSWORD}   (superuser: manage.py createsuperuser)\n"
                 f"  Health: http://127.0.0.1:{web_port}/healthz\n  Stop:   Ctrl-C\n"
             ))
+            for note in notes:
+                self.stdout.write(note)
             self.supervise(procs)
         finally:
             self.stop_all(procs)
+
+    def security_env(self, runner_port: int) -> list[str]:
+        """Environment for the children so calls work out of the box with every check on (README, "Security")."""
+        from pipelines.management.commands.simulate_call import DEMO_TWILIO_TOKEN
+        from voicebot import local_secret
+
+        notes = []
+        os.environ.setdefault("VOICEBOT_RUNNER_PUBLIC_URL", f"http://127.0.0.1:{runner_port}")
+        if not settings.TELEPHONY_VERIFY_SIGNATURES:
+            notes.append(self.style.WARNING(
+                "  WARNING: provider signatures are NOT verified (VOICEBOT_VERIFY_PROVIDER_SIGNATURES=false): "
+                "anyone who reaches the runner can place calls. Local development only."))
+        if not os.environ.get("TWILIO_AUTH_TOKEN"):
+            os.environ["TWILIO_AUTH_TOKEN"] = local_secret.secret(settings.DATA_DIR, DEMO_TWILIO_TOKEN)
+            notes.append("  Twilio: webhooks are verified with a local demo auth token; set TWILIO_AUTH_TOKEN to "
+                         "your account's to take real Twilio calls.")
+        notes.append(f"  Simulated Twilio call (signed): .venv/bin/python manage.py simulate_call "
+                     f"--bot elegant-receptionist --audio tests/data/caller_hours.wav "
+                     f"--twilio {os.environ['VOICEBOT_RUNNER_PUBLIC_URL']}")
+        return notes
 
     def plan(self, web_port: int, runner_port: int) -> list[Proc]:
         python, manage = sys.executable, str(settings.BASE_DIR / "manage.py")
