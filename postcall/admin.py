@@ -21,6 +21,7 @@ from postcall.models import (
     SUBSCRIBABLE_EVENTS, CallOutcome, Event, Lead, LeadScoringRules, Report, ReportSchedule, WebhookAttempt, WebhookDelivery,
     WebhookEndpoint,
 )
+from voicebot import outbound
 from voicebot.admin import CallAdmin
 from voicebot.admin_scoping import CompanyScopedAdmin
 from voicebot.models import Call
@@ -44,15 +45,28 @@ class WebhookEndpointForm(forms.ModelForm):
             self.fields["secret"].initial = "whsec_" + secrets.token_urlsafe(24)
 
 
+def error_excerpt(text: str) -> str:
+    """A stored attempt error as shown: one plain line (escaped by the admin like any str), bounded.
+
+    New rows hold only the status and a sanitised excerpt (voicebot.outbound); rows
+    stored before that may hold raw reply text, so it is sanitised again here.
+    """
+    return outbound.sanitise(text, limit=outbound.OWN_MESSAGE_CHARS) or "-"
+
+
 class WebhookAttemptInline(admin.TabularInline):
     model = WebhookAttempt
-    fields = ("number", "attempted_at", "response_code", "error", "duration_ms", "replay")
+    fields = ("number", "attempted_at", "response_code", "error_display", "duration_ms", "replay")
     readonly_fields = fields
     extra = 0
     can_delete = False
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="error")
+    def error_display(self, obj):
+        return error_excerpt(obj.error)
 
 
 @admin.register(WebhookEndpoint)
@@ -91,7 +105,8 @@ class WebhookDeliveryAdmin(CompanyScopedAdmin):
     search_fields = ("id", "event_key", "endpoint__url")
     list_select_related = ("endpoint",)
     readonly_fields = ("id", "endpoint", "event", "event_key", "status", "attempts", "last_response_code",
-                       "last_error", "next_attempt_at", "delivered_at", "created_at", "payload")
+                       "last_error_display", "next_attempt_at", "delivered_at", "created_at", "payload")
+    exclude = ("last_error",)  # shown as last_error_display
     inlines = [WebhookAttemptInline]
     actions = ["replay_deliveries"]
 
@@ -103,6 +118,10 @@ class WebhookDeliveryAdmin(CompanyScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser  # the delivery log is the record of what was sent
+
+    @admin.display(description="last error")
+    def last_error_display(self, obj):
+        return error_excerpt(obj.last_error)
 
     @admin.action(description="Replay selected deliveries (send again now, same id)",
                   permissions=["view"])

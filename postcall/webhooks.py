@@ -13,13 +13,9 @@ A receiver verifies it with ``verify_signature`` (see README, "Webhooks").
 
 from __future__ import annotations
 
-import functools
-import ipaddress
-import socket
 import time
 import uuid
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -27,48 +23,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from postcall.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from voicebot import signing
+from voicebot import outbound, signing
 
-
-class WebhookUrlError(ValueError):
-    pass
-
-
-def _blocked_address(address: str) -> str | None:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone (fe80::1%eth0)
-    if ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
-        return "a link-local, multicast or reserved address"
-    if (ip.is_loopback or ip.is_private) and not settings.POSTCALL_WEBHOOK_ALLOW_PRIVATE:
-        return "a loopback or private address (set POSTCALL_WEBHOOK_ALLOW_PRIVATE=true to allow it)"
-    return None
+# A refused URL: the guarded client's error (the old name kept for callers and tests).
+WebhookUrlError = outbound.OutboundRefused
 
 
 def check_url(url: str, resolve: bool = True) -> None:
-    """Raise WebhookUrlError saying what is wrong with ``url`` as a webhook target."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise WebhookUrlError(f"Not a valid URL: {exc}.") from None
-    if parts.scheme not in ("http", "https"):
-        raise WebhookUrlError(f"Use an http:// or https:// URL (got scheme '{parts.scheme or 'none'}').")
-    if not parts.hostname:
-        raise WebhookUrlError("The URL has no host name.")
-    if parts.username or parts.password:
-        raise WebhookUrlError("Put no user name or password in the URL; receivers check the signature instead.")
-    if parts.fragment:
-        raise WebhookUrlError("Remove the #fragment: it is never sent to the receiver.")
-    if not resolve:
-        return
-    try:
-        infos = socket.getaddrinfo(parts.hostname, port or (443 if parts.scheme == "https" else 80),
-                                   type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
-        raise WebhookUrlError(f"The host '{parts.hostname}' does not resolve.") from None
-    for info in infos:
-        reason = _blocked_address(info[4][0])
-        if reason:
-            raise WebhookUrlError(f"'{parts.hostname}' resolves to {info[4][0]}, {reason}.")
+    """Raise WebhookUrlError saying what is wrong with ``url`` as a webhook target (see voicebot.outbound)."""
+    outbound.check_url(url, resolve_host=resolve)
 
 
 # --- Signing: voicebot.signing (shared with bot tools) ------------------------------------
@@ -146,28 +109,24 @@ class AttemptResult:
                                 or self.response_code in (408, 429))
 
 
-@functools.lru_cache(maxsize=1)
-def http_client() -> httpx.Client:
-    """One client per (worker) process: building one per request costs tens of ms (TLS context)."""
-    return httpx.Client(follow_redirects=False, headers={"User-Agent": "Voicebot-Webhooks/1"})
+def http_client() -> outbound.GuardedClient:
+    """The guarded client (one per worker process): checked, pinned, no redirects, bounded replies."""
+    return outbound.client("Voicebot-Webhooks/1")
 
 
 def post(delivery: WebhookDelivery) -> AttemptResult:
+    """One POST of the delivery; what is stored is the status and, for a failure, a short excerpt."""
     endpoint = delivery.endpoint
     body = signing.body_bytes(delivery.payload)
     headers = signing.headers(endpoint.secret, body, delivery.event, str(delivery.id))
     if not endpoint.active:
         return AttemptResult(None, "Not sent: the endpoint is inactive.")
     try:
-        check_url(endpoint.url)
         response = http_client().post(endpoint.url, content=body, headers=headers,
                                       timeout=settings.POSTCALL_WEBHOOK_TIMEOUT_SEC)
-    except WebhookUrlError as exc:
-        return AttemptResult(None, f"URL refused: {exc}")
-    except httpx.HTTPError as exc:
-        return AttemptResult(None, f"{type(exc).__name__}: {exc}"[:1000])
-    error = "" if 200 <= response.status_code < 300 else response.text[:500]
-    return AttemptResult(response.status_code, error)
+    except (outbound.OutboundRefused, httpx.HTTPError) as exc:
+        return AttemptResult(None, outbound.describe_error(exc))  # "URL refused: ..." is not retried
+    return AttemptResult(response.status, response.error())
 
 
 def attempt(delivery_id: str, number: int, replay: bool = False) -> float | None:

@@ -231,6 +231,21 @@ class BotTool(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.bot.name})"
 
+    def clean(self) -> None:
+        """Refuse a URL the guarded client would refuse (voicebot.outbound), on the url field.
+
+        A host that does not resolve yet is accepted: every call checks it again.
+        """
+        from voicebot.outbound import OutboundRefused, check_url
+
+        super().clean()
+        if not self.url:
+            return
+        try:
+            check_url(self.url, unresolved_ok=True)
+        except OutboundRefused as exc:
+            raise ValidationError({"url": str(exc)}) from None
+
 
 def new_stream_secret() -> str:
     return secrets.token_urlsafe(24)

@@ -9,7 +9,13 @@ arguments) as a POST to its URL, with these headers:
 
 A scenario's ``on_complete`` event goes to the bot's tool of the same name.
 The receiver may answer JSON with ``say``: the bot speaks it (if the tool's
-``speak_response`` is on). Pure Python (httpx), no Django.
+``speak_response`` is on).
+
+Requests go through ``voicebot.outbound`` (the guarded client webhooks use too):
+the URL is checked and its host resolved at call time, so a tool whose name now
+points at loopback, a private network (unless allowed) or a link-local/metadata
+address is refused and nothing is sent. Otherwise no Django here (imports flow
+pipelines -> voicebot).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from typing import Any, Sequence
 
 import httpx
 
-from voicebot import signing
+from voicebot import outbound, signing
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +65,9 @@ class ActionLog:
 class ActionRunner:
     """Calls a bot's tools (``ToolConfig``-like objects: name, url, secret, timeout_sec...)."""
 
-    def __init__(self, tools: Sequence[Any] = (), *, client: httpx.Client | None = None):
+    def __init__(self, tools: Sequence[Any] = (), *, client: outbound.GuardedClient | None = None):
         self.tools = {t.name: t for t in tools}
-        self.client = client or httpx.Client()
+        self.client = client or outbound.client("voicebot-actions/1")
         self.log = ActionLog()
 
     def tool(self, name: str):
@@ -83,21 +89,15 @@ class ActionRunner:
     def _post(self, tool, event: str, payload: dict) -> ActionResult:
         body = signing.body_bytes(payload)
         delivery = uuid.uuid4().hex
-        headers = {**signing.headers(tool.secret, body, event, delivery), "User-Agent": "voicebot-actions/1"}
+        headers = signing.headers(tool.secret, body, event, delivery)
         started = time.monotonic()
         result = ActionResult(tool=tool.name, event=event, ok=False, delivery_id=delivery)
         try:
             response = self.client.post(tool.url, content=body, headers=headers, timeout=tool.timeout_sec)
-            result.status = response.status_code
-            result.ok = 200 <= response.status_code < 300
-            if not result.ok:
-                result.error = f"HTTP {response.status_code}"
-            if "json" in response.headers.get("content-type", ""):
-                result.data = response.json()
-                if isinstance(result.data, dict) and isinstance(result.data.get("say"), str):
-                    result.say = result.data["say"].strip() if tool.speak_response else ""
-        except (httpx.HTTPError, ValueError) as exc:
-            result.error = f"{type(exc).__name__}: {exc}"
+        except (outbound.OutboundRefused, httpx.HTTPError) as exc:
+            result.error = outbound.describe_error(exc)
+        else:
+            _read_reply(result, response, speak=tool.speak_response)
         result.duration_ms = int((time.monotonic() - started) * 1000)
         if not result.ok:
             logger.warning("action %s (%s) failed: %s", tool.name, event, result.error)
@@ -120,6 +120,20 @@ class ActionRunner:
                 "name": "transfer_call", "description": "Transfer the caller to a human colleague.",
                 "parameters": {"type": "object", "properties": {}}}})
         return specs
+
+
+def _read_reply(result: ActionResult, response: outbound.OutboundResponse, *, speak: bool) -> None:
+    """Status, error excerpt and the JSON answer (its ``say``) into ``result``."""
+    result.status, result.ok, result.error = response.status, response.ok, response.error()
+    if "json" not in response.headers.get("content-type", ""):
+        return
+    try:
+        result.data = response.json()
+    except ValueError as exc:
+        result.error = result.error or outbound.describe_error(exc)
+        return
+    if isinstance(result.data, dict) and isinstance(result.data.get("say"), str):
+        result.say = result.data["say"].strip() if speak else ""
 
 
 def _plain(value):

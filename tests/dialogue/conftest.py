@@ -75,7 +75,9 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver():
+def receiver(settings):
+    """The receiver is on 127.0.0.1: private tool targets are allowed for the test (voicebot.outbound)."""
+    settings.OUTBOUND_ALLOW_PRIVATE = True
     server = Receiver()
     yield server
     server.close()

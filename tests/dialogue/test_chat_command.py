@@ -23,7 +23,8 @@ def test_the_terminal_chat_books_through_a_pipe_and_stores_the_chat(demo_bot, re
     lines = ["I'd like to book an appointment", "a haircut", "tomorrow", "ten in the morning",
              "555", "212 555 0123", "yes", "goodbye"]
     env = {**os.environ, "DATABASE_URL": database_url_of(connection.settings_dict), "HF_HUB_OFFLINE": "1",
-           "DO_NOT_TRACK": "true", "VOICEBOT_LLM_BASE_URL": "http://127.0.0.1:9/v1"}
+           "DO_NOT_TRACK": "true", "VOICEBOT_LLM_BASE_URL": "http://127.0.0.1:9/v1",
+           "VOICEBOT_OUTBOUND_ALLOW_PRIVATE": "true"}  # the receiver is on 127.0.0.1
     result = subprocess.run(
         [sys.executable, "manage.py", "chat", "--bot", demo_bot.slug, "--json"],
         input="\n".join(lines) + "\n", capture_output=True, text=True, env=env, cwd=settings.BASE_DIR, timeout=120,

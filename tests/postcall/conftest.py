@@ -26,6 +26,7 @@ FAST_RETRIES = {
     "POSTCALL_WEBHOOK_RETRY_MAX_SEC": "2",
     "POSTCALL_WEBHOOK_RETRY_FOR_SEC": "20",
     "POSTCALL_WEBHOOK_ALLOW_PRIVATE": "true",
+    "VOICEBOT_OUTBOUND_ALLOW_PRIVATE": "true",  # the receivers are on 127.0.0.1
     "POSTCALL_WEBHOOK_TIMEOUT_SEC": "5",
 }
 DEAD_LLM = "http://127.0.0.1:9/v1"  # nothing listens: the fallback summary is used
@@ -126,7 +127,9 @@ def receiver():
 
 @pytest.fixture
 def private_webhooks(settings):
+    """The receivers are on 127.0.0.1: allow private targets (voicebot.outbound) for the test."""
     settings.POSTCALL_WEBHOOK_ALLOW_PRIVATE = True
+    settings.OUTBOUND_ALLOW_PRIVATE = True
 
 
 def make_endpoint(company, url, events=None, secret="whsec_test_secret"):

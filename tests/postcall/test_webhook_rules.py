@@ -35,13 +35,14 @@ def test_retry_schedule_starts_within_30s_and_backs_off_for_over_a_day():
     ("ftp://example.com/hook", "http:// or https://"),
     ("https://user:pw@example.com/hook", "no user name or password"),
     ("http://169.254.169.254/latest/meta-data", "link-local"),
-    ("http://127.0.0.1:8111/hook", "loopback or private"),
-    ("http://10.1.2.3/hook", "loopback or private"),
+    ("http://127.0.0.1:8111/hook", "loopback address"),
+    ("http://10.1.2.3/hook", "private address"),
+    ("http://100.64.1.2/hook", "CGNAT"),
     ("https://no-such-host.invalid/hook", "does not resolve"),
     ("https://example.com/hook#frag", "fragment"),
 ])
 def test_bad_webhook_urls_are_rejected_when_saved(company_a, url, message, settings):
-    settings.POSTCALL_WEBHOOK_ALLOW_PRIVATE = False
+    settings.OUTBOUND_ALLOW_PRIVATE = False
     endpoint = WebhookEndpoint(company=company_a, url=url, events=["call.ended"], secret="x")
     with pytest.raises(ValidationError) as info:
         endpoint.full_clean()
@@ -57,14 +58,14 @@ def test_unknown_or_no_events_are_rejected(company_a, private_webhooks):
 
 
 def test_admin_refuses_a_bad_url_and_saves_a_good_one(client_a, company_a, settings):
-    settings.POSTCALL_WEBHOOK_ALLOW_PRIVATE = False
+    settings.OUTBOUND_ALLOW_PRIVATE = False
     form = {"company": company_a.pk, "url": "http://169.254.169.254/latest", "events": ["call.ended"],
             "secret": "whsec_abc", "active": "on"}
     response = client_a.post("/admin/postcall/webhookendpoint/add/", form)
     assert response.status_code == 200
     assert "link-local" in response.content.decode()
     assert not WebhookEndpoint.objects.exists()
-    settings.POSTCALL_WEBHOOK_ALLOW_PRIVATE = True
+    settings.OUTBOUND_ALLOW_PRIVATE = True
     response = client_a.post("/admin/postcall/webhookendpoint/add/", {**form, "url": "http://127.0.0.1:8112/hook"})
     assert response.status_code == 302, response.content.decode()[:2000]
     assert WebhookEndpoint.objects.get().events == ["call.ended"]
