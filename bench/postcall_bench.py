@@ -83,7 +83,7 @@ def main() -> None:
     company = Company.objects.create(name=slug, slug=slug, timezone="Europe/Berlin")
     bot = Bot.objects.create(company=company, name="bench", slug=slug, scenarios=BOOKING_SCENARIOS)
     receiver = Receiver().start()
-    settings.POSTCALL_WEBHOOK_ALLOW_PRIVATE = True
+    settings.POSTCALL_WEBHOOK_ALLOW_PRIVATE = settings.OUTBOUND_ALLOW_PRIVATE = True  # loopback receivers
     llm_proc = None
     try:
         ids = make_calls(bot, args.calls)
