@@ -65,6 +65,7 @@ class BotConfig:
     use_knowledge: bool = False
     knowledge_top_k: int = 3
     knowledge_score_threshold: float = 0.3
+    answer_style: str = "automatic"  # automatic, extractive, generative (Bot.AnswerStyle)
     tools: tuple[ToolConfig, ...] = field(default=())
     company_max_lines: int = 0  # 0: only the runner's limit (admission gate)
     # The number the call came in on, when it was looked up by number (entry points check the provider).
@@ -107,6 +108,7 @@ class BotConfig:
             use_knowledge=bot.use_knowledge,
             knowledge_top_k=bot.knowledge_top_k,
             knowledge_score_threshold=bot.knowledge_score_threshold,
+            answer_style=bot.answer_style,
             tools=tools,
             company_max_lines=company.max_lines,
         )

@@ -162,6 +162,16 @@ class Bot(CompanyOwned):
         help_text="Where transfer_call sends the caller (E.164). Empty: transfers are off.",
     )
     use_knowledge = models.BooleanField(default=False, help_text="Answer from the company's documents linked to this bot.")
+
+    class AnswerStyle(models.TextChoices):
+        AUTOMATIC = "automatic", "Automatic (extractive on the bundled model, generative on bigger ones)"
+        EXTRACTIVE = "extractive", "Extractive (the documents' own words)"
+        GENERATIVE = "generative", "Generative (the language model's words, every fact checked)"
+
+    answer_style = models.CharField(
+        max_length=16, choices=AnswerStyle.choices, default=AnswerStyle.AUTOMATIC,
+        help_text="How knowledge answers are worded. Every fact spoken is checked against the documents either way.",
+    )
     knowledge_top_k = models.PositiveSmallIntegerField(
         default=3, validators=[MinValueValidator(1), MaxValueValidator(20)]
     )
