@@ -9,9 +9,11 @@ model settings below.
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from voicebot import embedded_db, local_secret
 
@@ -37,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "django_celery_beat",
+    "axes",  # admin login lockout (see "Security" below)
     "voicebot",
     "knowledge",
     "postcall",
@@ -52,6 +55,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # turns a locked-out login into the lockout page; last
 ]
 
 ROOT_URLCONF = "voicebot.urls"
@@ -139,9 +143,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
-    "PAGE_SIZE": 50,
+    # LimitOffsetPagination whose ?limit= is capped at API_MAX_PAGE_SIZE.
+    "DEFAULT_PAGINATION_CLASS": "voicebot.api.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": env.int("VOICEBOT_API_PAGE_SIZE", default=50),
     "UNAUTHENTICATED_USER": None,
+    # Rates and scopes: see "Security" below (API_THROTTLE_*).
+    "DEFAULT_THROTTLE_CLASSES": ["voicebot.api.throttling.ClientRateThrottle"],
+    "EXCEPTION_HANDLER": "voicebot.api.throttling.exception_handler",
 }
 
 # --- Telephony and tenancy defaults -----------------------------------------
@@ -188,10 +196,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
-
-if not DEBUG:
-    SESSION_COOKIE_HTTPONLY = True
-    X_FRAME_OPTIONS = "SAMEORIGIN"
 
 # --- Knowledge base (knowledge/) ------------------------------------------------
 # Embeddings: "onnx" = the bundled all-MiniLM-L6-v2 (int8, onnxruntime, no PyTorch),
@@ -272,9 +276,97 @@ DAILY_WEBHOOK_SECRET = env("DAILY_WEBHOOK_SECRET", default="")
 # Signed webhooks older than this are replays.
 TELEPHONY_SIGNATURE_TOLERANCE_SEC = env.int("VOICEBOT_SIGNATURE_TOLERANCE_SEC", default=300)
 # Reverse proxies (IPs or CIDRs) whose X-Forwarded-Proto/-Host are believed when the
-# runner rebuilds the URL a provider signed; others' forwarded headers are ignored.
+# runner rebuilds the URL a provider signed, and whose X-Forwarded-For names the client
+# IP that the web process throttles (API, admin login); others' forwarded headers are ignored.
 TRUSTED_PROXIES = env.list("VOICEBOT_TRUSTED_PROXIES", default=[])
 # A media stream must start within this long of its verified webhook, with its single-use token.
 CALL_STREAM_TOKEN_TTL_SEC = env.int("VOICEBOT_CALL_STREAM_TOKEN_TTL_SEC", default=120)
 # A call whose caller sends no audio for this long after it starts is ended (its line freed).
 CALLS_NO_AUDIO_TIMEOUT_SEC = env.float("VOICEBOT_CALLS_NO_AUDIO_TIMEOUT_SEC", default=15.0)
+
+# --- Security (README "Security") ----------------------------------------------------
+# Defaults serve the bare-machine demo over plain http on 127.0.0.1. Production behind
+# TLS sets VOICEBOT_HTTPS=true (and, behind a TLS-terminating proxy, VOICEBOT_PROXY_SSL_HEADER);
+# `manage.py check --deploy` is then clean. Every value below can be overridden one by one.
+HTTPS = env.bool("VOICEBOT_HTTPS", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=HTTPS)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=HTTPS)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+# Probes (load balancer, docker healthcheck) may keep asking /healthz over http.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if HTTPS else 0)
+# includeSubDomains and preload speak for the whole domain: turn them off when other
+# subdomains still serve plain http.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
+# Behind a TLS-terminating proxy: the header it sets, e.g. HTTP_X_FORWARDED_PROTO
+# (value "https"; "HEADER=value" for another value). Only set it when the proxy always
+# sets (or strips) that header, or clients can claim https.
+if PROXY_SSL_HEADER := env("VOICEBOT_PROXY_SSL_HEADER", default=""):
+    _header, _, _value = PROXY_SSL_HEADER.partition("=")
+    SECURE_PROXY_SSL_HEADER = (_header.strip(), _value.strip() or "https")
+# Believe the proxy's X-Forwarded-Host / -Port (only behind a proxy that sets them).
+USE_X_FORWARDED_HOST = env.bool("VOICEBOT_USE_X_FORWARDED_HOST", default=False)
+USE_X_FORWARDED_PORT = env.bool("VOICEBOT_USE_X_FORWARDED_PORT", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"  # nothing of ours is framed; the runner's call page is served by the runner
+
+# Admin login lockout (django-axes, attempts kept in the database): the FAILURE_LIMIT-th
+# failed login for the same user from the same client IP locks that pair out for
+# COOLOFF seconds (each further try restarts it), with the 429 page
+# templates/admin/locked_out.html. A successful login before that clears the count.
+# Unlock early: `manage.py axes_reset_username <user>` (or axes_reset_ip, axes_reset).
+AXES_ENABLED = env.bool("VOICEBOT_LOGIN_LOCKOUT", default=True)
+AXES_FAILURE_LIMIT = env.int("VOICEBOT_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(seconds=env.int("VOICEBOT_LOGIN_COOLOFF_SEC", default=15 * 60))
+# What a lockout is counted by: alternatives separated by ",", combined with "+", from
+# username, ip_address, user_agent. "username+ip_address,ip_address" also locks an IP
+# that tries many usernames (and everyone behind the same NAT with it).
+AXES_LOCKOUT_PARAMETERS = [
+    [part.strip() for part in group.split("+")] if "+" in group else group.strip()
+    for group in env.list("VOICEBOT_LOGIN_LOCKOUT_BY", default=["username+ip_address"])
+]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "voicebot.api.throttling.client_ip"  # TRUSTED_PROXIES-aware; None when unknown
+AXES_LOCKOUT_CALLABLE = "voicebot.api.throttling.login_lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+AUTHENTICATION_BACKENDS = [
+    # axes' lockout check first (it logs no one in), then the ordinary user/password check.
+    "voicebot.api.throttling.LoginLockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# REST API throttling (DRF): requests without valid credentials (none, malformed or
+# unknown key) are counted per client IP ("anon"; past the rate even key attempts get 429
+# before the key is looked up); authenticated requests per API key or staff user
+# ("client"). Rates as DRF writes them ("60/minute", "10/second"); "off" disables one.
+# 429 answers carry Retry-After.
+API_THROTTLE_ANON = env("VOICEBOT_API_THROTTLE_ANON", default="60/minute")
+API_THROTTLE_CLIENT = env("VOICEBOT_API_THROTTLE_CLIENT", default="1200/minute")
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    scope: None if rate.strip().lower() in ("", "off", "none") else rate.strip()
+    for scope, rate in {"anon": API_THROTTLE_ANON, "client": API_THROTTLE_CLIENT}.items()
+}
+# The most rows one API page returns, whatever ?limit= asks for.
+API_MAX_PAGE_SIZE = env.int("VOICEBOT_API_MAX_PAGE_SIZE", default=200)
+# Where throttle counts live: "locmem://" counts per process (gunicorn's 3 workers each
+# count their own); a Redis URL (e.g. redis://redis:6379/1) shares them. While Redis is
+# away the throttles count in process memory and retry Redis after 30 s: never a 500.
+THROTTLE_CACHE_URL = env("VOICEBOT_THROTTLE_CACHE_URL", default="locmem://")
+if not THROTTLE_CACHE_URL.startswith(("locmem://", "redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured("VOICEBOT_THROTTLE_CACHE_URL: locmem:// or a redis:// URL")
+_LOCMEM = "django.core.cache.backends.locmem.LocMemCache"
+CACHES = {
+    "default": {"BACKEND": _LOCMEM, "LOCATION": "default"},
+    "throttle": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": THROTTLE_CACHE_URL,
+         "KEY_PREFIX": "voicebot-throttle",
+         "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}}
+        if THROTTLE_CACHE_URL.startswith(("redis://", "rediss://", "unix://"))
+        else {"BACKEND": _LOCMEM, "LOCATION": "throttle"}
+    ),
+    "throttle-fallback": {"BACKEND": _LOCMEM, "LOCATION": "throttle-fallback"},
+}

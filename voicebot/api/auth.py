@@ -1,9 +1,14 @@
-"""API-key authentication: ``Authorization: Bearer vb_...`` acts for one company."""
+"""API-key authentication: ``Authorization: Bearer vb_...`` acts for one company.
+
+Failed key attempts are counted per client IP (``FailedAuthThrottle``); an IP past that
+rate gets 429 before its key is even looked up.
+"""
 
 from __future__ import annotations
 
 from rest_framework import authentication, exceptions
 
+from voicebot.api.throttling import FailedAuthThrottle
 from voicebot.models import ApiKey
 
 
@@ -31,10 +36,16 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).decode("latin-1").split()
         if not header or header[0] != self.keyword:
             return None
+        failures = FailedAuthThrottle()
+        wait = failures.blocked(request)
+        if wait is not None:
+            raise exceptions.Throttled(wait, detail="Too many failed API-key attempts from this address.")
         if len(header) != 2 or not header[1].startswith(ApiKey.PREFIX):
+            failures.record(request)
             raise exceptions.AuthenticationFailed("Malformed Authorization header; expected 'Bearer vb_...'.")
         key = ApiKey.authenticate(header[1])
         if key is None:
+            failures.record(request)
             raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
         return ApiKeyPrincipal(key), key
 
