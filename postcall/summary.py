@@ -9,16 +9,15 @@ Fields the LLM proposes are kept only when the caller actually said them.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import re
 
-import httpx
 from django.conf import settings
 
 from postcall.models import Source
-from voicebot import llm_endpoint
+from voicebot import llm_client
+from voicebot.llm_client import LLMUnavailable
 from voicebot.models import CallTurn
 
 log = logging.getLogger(__name__)
@@ -32,32 +31,16 @@ STOPWORDS = set("a an and are at be but by can do for from have hello hi i in is
 REFUSALS = ("as an ai", "i'm sorry", "i am sorry", "i cannot", "i can't", "summary:", "<|", "assistant")
 
 
-class LLMUnavailable(Exception):
-    pass
-
-
 def transcript_text(turns: list[CallTurn], limit_chars: int = 3000) -> str:
     lines = [f"{'Caller' if t.role == CallTurn.Role.CALLER else 'Agent'}: {t.text.strip()}" for t in turns if t.text]
     text = "\n".join(lines)
     return text if len(text) <= limit_chars else text[-limit_chars:]  # the end holds what was agreed
 
 
-@functools.lru_cache(maxsize=1)
-def http_client() -> httpx.Client:
-    return httpx.Client()
-
-
 def chat(messages: list[dict], max_tokens: int) -> str:
-    """One chat completion; raises LLMUnavailable on any transport or format problem."""
-    url = llm_endpoint.base_url().rstrip("/") + "/chat/completions"
-    body = {"model": llm_endpoint.default_model(), "messages": messages, "max_tokens": max_tokens,
-            "temperature": 0.2, "stream": False}
-    try:
-        response = http_client().post(url, json=body, timeout=settings.POSTCALL_LLM_TIMEOUT_SEC)
-        response.raise_for_status()
-        return response.json()["choices"][0]["message"]["content"] or ""
-    except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
-        raise LLMUnavailable(f"{type(exc).__name__}: {exc}") from exc
+    """One chat completion through the platform's one LLM client; raises LLMUnavailable."""
+    return llm_client.complete(messages, max_tokens=max_tokens, temperature=0.2,
+                               timeout=settings.POSTCALL_LLM_TIMEOUT_SEC).text
 
 
 def content_words(text: str) -> set[str]:

@@ -174,6 +174,10 @@ LLM_EMBEDDED_CONTEXT = env.int("VOICEBOT_LLM_EMBEDDED_CONTEXT", default=2048)
 # The llama-server binary; `make setup` builds it into the venv.
 LLM_EMBEDDED_SERVER = env("VOICEBOT_LLM_EMBEDDED_SERVER", default=str(Path(sys.executable).parent / "llama-server"))
 LLM_MODEL = env("VOICEBOT_LLM_MODEL", default="")
+# A call's LLM must start answering within this long, or the caller hears the fallback phrase.
+LLM_FIRST_TOKEN_TIMEOUT_SEC = env.float("VOICEBOT_LLM_FIRST_TOKEN_TIMEOUT_SEC", default=4.0)
+# A text chat's (whole) answer; post-call has POSTCALL_LLM_TIMEOUT_SEC.
+LLM_TIMEOUT_SEC = env.float("VOICEBOT_LLM_TIMEOUT_SEC", default=20.0)
 STT_MODEL = env("VOICEBOT_STT_MODEL", default="")  # faster-whisper name or path
 # Whisper's encoder window for a caller turn: the utterance plus this much silence,
 # instead of the full 30 s (4x less STT time; loops fall back to 30 s). 0 = always 30 s.

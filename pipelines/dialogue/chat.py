@@ -18,13 +18,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-import httpx
+from django.conf import settings
 
 from pipelines.call_store import CallRecord, TurnRecord, save_call_record
 from pipelines.config import BotConfig
 from pipelines.dialogue.actions import ActionRunner
 from pipelines.dialogue.engine import DialogueEngine, Reply
 from pipelines.dialogue.llm import ChatLLM
+from pipelines.dialogue.prompt import reply_tokens, system_instruction
+from voicebot.llm_client import LLMUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +50,12 @@ class _Turn:
 
 
 def default_llm(config: BotConfig) -> ChatLLM:
+    """The call's prompt and reply budget (``prompt.py``), so a chat predicts what a call says."""
     from voicebot import llm_endpoint
 
     return ChatLLM(llm_endpoint.base_url(), config.llm_model or llm_endpoint.default_model(),
-                   system_prompt=config.system_prompt, temperature=config.temperature, max_tokens=config.max_tokens)
+                   system_prompt=system_instruction(config), temperature=config.temperature,
+                   max_tokens=reply_tokens(config), timeout=settings.LLM_TIMEOUT_SEC)
 
 
 class ChatSession:
@@ -105,7 +109,7 @@ class ChatSession:
         self.llm_turns += 1
         try:
             answer = self.llm.answer(history, text, reply.passages, tools=tools)
-        except (httpx.HTTPError, ValueError, KeyError, IndexError) as exc:
+        except LLMUnavailable as exc:
             logger.warning("LLM unavailable for chat with %s: %s", self.config.slug, exc)
             return Reply(f"{self.config.fallback_phrase} {reply.then_say}".strip(), kind="fallback")
         if answer.tool_calls:

@@ -1,4 +1,4 @@
-"""The LLM side of a text chat: prompt building and one OpenAI-compatible request.
+"""The LLM side of a text chat: the knowledge messages and one request through ``voicebot.llm_client``.
 
 Used only when the engine asks for it (no scenario active, knowledge found, or
 a bot without knowledge). Knowledge passages go into the last user message,
@@ -9,11 +9,12 @@ SmolLM2 gets none and nothing relies on them.
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass, field
 
 import httpx
+
+from voicebot import llm_client
+from voicebot.llm_client import Completion
 
 TOOL_CAPABLE = re.compile(r"(llama3\.[1-9]|llama-?4|qwen2\.5|qwen3|mistral-nemo|mistral-small|command-r|firefunction)",
                           re.IGNORECASE)
@@ -55,24 +56,21 @@ def knowledge_messages(messages: list[dict], passages: list[str]) -> list[dict]:
     return [*messages[:lead], *ANSWER_EXAMPLE, *messages[lead:-1], last]
 
 
-@dataclass
-class LLMAnswer:
-    text: str = ""
-    tool_calls: list[tuple[str, dict]] = field(default_factory=list)
+LLMAnswer = Completion  # the chat's answer: text and tool calls
 
 
 class ChatLLM:
-    """One blocking chat completion against the configured /v1 endpoint."""
+    """The text chat's LLM: the call's prompt (``prompt.py``), through the platform's one client."""
 
     def __init__(self, base_url: str, model: str, *, system_prompt: str = "", temperature: float = 0.3,
                  max_tokens: int = 150, timeout: float = 30.0, client: httpx.Client | None = None):
-        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.base_url = base_url
         self.model = model
         self.system_prompt = system_prompt
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.timeout = timeout
-        self.client = client or httpx.Client()
+        self.client = client
         self.requests = 0
 
     def messages(self, history: list[tuple[str, str]], question: str, passages: list[str]) -> list[dict]:
@@ -84,21 +82,9 @@ class ChatLLM:
 
     def answer(self, history: list[tuple[str, str]], question: str, passages: list[str],
                tools: list[dict] | None = None) -> LLMAnswer:
-        """Raises httpx.HTTPError / ValueError on failure; the caller falls back."""
-        body = {"model": self.model, "messages": self.messages(history, question, passages),
-                "temperature": self.temperature, "max_tokens": self.max_tokens, "stream": False}
-        if tools and supports_tools(self.model):
-            body["tools"] = tools
+        """Raises ``LLMUnavailable`` on failure; the caller falls back."""
         self.requests += 1
-        response = self.client.post(self.url, json=body, timeout=self.timeout)
-        response.raise_for_status()
-        message = response.json()["choices"][0]["message"]
-        calls = []
-        for call in message.get("tool_calls") or []:
-            function = call.get("function") or {}
-            try:
-                arguments = json.loads(function.get("arguments") or "{}")
-            except ValueError:
-                arguments = {}
-            calls.append((function.get("name", ""), arguments if isinstance(arguments, dict) else {}))
-        return LLMAnswer(text=(message.get("content") or "").strip(), tool_calls=calls)
+        return llm_client.complete(
+            self.messages(history, question, passages), model=self.model, max_tokens=self.max_tokens,
+            temperature=self.temperature, timeout=self.timeout, base_url=self.base_url, client=self.client,
+            tools=tools if tools and supports_tools(self.model) else None)

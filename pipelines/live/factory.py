@@ -33,15 +33,8 @@ from pipecat.workers.runner import WorkerRunner
 
 from pipelines.call_store import save_call_record
 from pipelines.config import BotConfig
-from pipelines.dialogue.knowledge import default_retriever
 from pipelines.dialogue.processor import ScenarioProcessor
-from pipelines.live.conversation import (
-    SILENCE_FAREWELL,
-    SILENCE_REPROMPT,
-    CallGuard,
-    CallState,
-    KnowledgeInjector,
-)
+from pipelines.dialogue.prompt import reply_tokens, system_instruction
 from pipelines.live.db import in_db_thread
 from pipelines.live.no_audio import CallerAudioWatch
 from pipelines.live.recorder import CallRecorder
@@ -58,7 +51,6 @@ std_logger = logging.getLogger(__name__)
 
 DEFAULT_FALLBACK = "Sorry, I didn't catch that. Could you say it again?"
 TECHNICAL_TROUBLE = "Sorry, we are having technical trouble. Please call again later. Goodbye."
-BREVITY = "You are on a phone call. Reply in one or two short sentences, plain words, no lists."
 
 
 @dataclass
@@ -73,6 +65,18 @@ class TurnTuning:
     digits_turn_secs: float = 0.8  # ... stretched to this after a digit group (phone numbers)
     unfinished_turn_secs: float = 0.7  # ... and to this after a trailing comma or dash ("Hello, ...")
     stt_trailing_silence_secs: float = 0.2
+
+
+@dataclass
+class CallState:
+    """What the call's brain and transport decided; read at hang-up."""
+
+    end_reason: str = "caller_hangup"
+    status: str = "completed"
+    transferred_to: str = ""
+    ending: bool = False
+    caller_left: bool = False
+    notes: list = field(default_factory=list)
 
 
 @dataclass
@@ -92,11 +96,6 @@ class CallInfo:
     direction: str = "inbound"
 
 
-def system_instruction(config: BotConfig) -> str:
-    prompt = (config.system_prompt or f"You are the phone assistant of {config.company_name}.").strip()
-    return f"{prompt}\n{BREVITY}"
-
-
 @dataclass
 class LiveCall:
     config: BotConfig
@@ -108,7 +107,7 @@ class LiveCall:
     control: CallControl
     llm: FallbackLLMService
     user_aggregator: object
-    scenario: ScenarioProcessor | None = None
+    scenario: ScenarioProcessor = None  # the conversation brain (every call has one)
     audio_watch: CallerAudioWatch | None = None
     lease: object = None  # the admission gate's line (runner.CallHub.start_call)
     started_at: object = field(default_factory=timezone.now)
@@ -171,11 +170,10 @@ class LiveCall:
             external_id=self.info.external_id, from_number=self.info.from_number,
             to_number=self.info.to_number, direction=self.info.direction,
         )
-        self.record.metrics.update({"caller_turns": self.state.caller_turns, "llm_failures": self.llm.failures,
+        self.record.metrics.update({"caller_turns": self.scenario.engine.user_turns, "llm_failures": self.llm.failures,
                                     "transferred_to": self.state.transferred_to, "notes": self.state.notes})
-        if self.scenario is not None:
-            self.record.scenario, self.record.collected_fields = self.scenario.engine.record_fields()
-            self.record.metrics["scenario_engine"] = self.scenario.engine.summary()
+        self.record.scenario, self.record.collected_fields = self.scenario.engine.record_fields()
+        self.record.metrics["scenario_engine"] = self.scenario.engine.summary()
         if store:
             self.stored_attempted = True
             self.saved_call = await in_db_thread(save_call_record, self.record)
@@ -244,7 +242,7 @@ def build_call(
             model=config.llm_model or llm_endpoint.default_model(),
             system_instruction=system_instruction(config),
             temperature=config.temperature,
-            max_tokens=min(config.max_tokens, 120),
+            max_tokens=reply_tokens(config),
         ),
     )
     tts = SharedPiperTTSService(voice=config.voice, on_failure=tts_failed)
@@ -261,22 +259,14 @@ def build_call(
                     state.status = "completed"
                     state.notes.append("transfer failed")
 
-    # Bots with scenarios: the scenario engine sits between the user aggregator and the
-    # LLM, speaks scripted steps itself (no LLM wait) and owns the conversation rules
-    # (goodbye, transfer, max_turns, silence, knowledge). Without: CallGuard and KnowledgeInjector.
+    # The conversation brain (the same engine as text chat) sits between the user
+    # aggregator and the LLM: it owns the conversation rules (goodbye, transfer,
+    # max_turns, silence), speaks scripted steps itself (no LLM wait) and hands the
+    # LLM only the turns it should answer, with their knowledge.
     audio_watch = CallerAudioWatch()
-    processors = [transport.input(), audio_watch, stt, aggregators.user()]
-    scenario = None
-    if config.scenarios:
-        scenario = ScenarioProcessor(config, on_end=scenario_ended, retrieve=retrieve)
-        processors.append(scenario)
-    else:
-        processors.append(CallGuard(state=state, max_turns=config.max_turns, transfer_number=config.transfer_number,
-                                    transfer=control.transfer))
-        retrieve = retrieve or (default_retriever(config) if config.use_knowledge else None)
-        if retrieve is not None:
-            processors.append(KnowledgeInjector(retrieve=retrieve))
-    processors += [llm, tts, transport.output(), aggregators.assistant()]
+    scenario = ScenarioProcessor(config, on_end=scenario_ended, retrieve=retrieve)
+    processors = [transport.input(), audio_watch, stt, aggregators.user(), scenario,
+                  llm, tts, transport.output(), aggregators.assistant()]
 
     recorder = CallRecorder(input=transport.input(), stt=stt, llm=llm, tts=tts, output=transport.output(),
                             record_audio=record_audio)
@@ -298,22 +288,8 @@ def build_call(
 
     @aggregators.user().event_handler("on_user_turn_idle")
     async def _silence(_aggregator):
-        if state.ending:
-            return
-        if scenario is not None:  # the engine re-prompts with the question it is waiting on
+        if not state.ending:  # the engine re-prompts with the question it is waiting on, then says goodbye
             await scenario.on_silence()
-            return
-        state.silence_prompts += 1
-        if state.silence_prompts == 1:
-            await worker.queue_frame(TTSSpeakFrame(SILENCE_REPROMPT))
-        else:
-            state.ending = True
-            state.end_reason = "silence"
-            await worker.queue_frames([TTSSpeakFrame(SILENCE_FAREWELL), EndWorkerFrame(reason="silence")])
-
-    @aggregators.user().event_handler("on_user_turn_started")
-    async def _caller_spoke(_aggregator, *args):
-        state.silence_prompts = 0
 
     return LiveCall(config=config, info=info, worker=worker, context=context, recorder=recorder,
                     state=state, control=control, llm=llm, user_aggregator=aggregators.user(), scenario=scenario,

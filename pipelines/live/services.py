@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import AsyncGenerator, Iterator
 
 import numpy as np
+from django.conf import settings
 from loguru import logger
 from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams
@@ -137,29 +138,50 @@ class SharedSileroVADAnalyzer(SileroVADAnalyzer):
 
 
 class FallbackLLMService(OLLamaLLMService):
-    """The OpenAI-compatible LLM; on an error or timeout it says the fallback phrase instead.
+    """The OpenAI-compatible LLM; on an error, or no first token in ``first_token_timeout``, it says the
+    fallback phrase instead.
 
     The error is logged and not pushed as an ErrorFrame, so the service stays
-    usable and the call goes on with the next turn.
+    usable and the call goes on with the next turn. A hung server (connection
+    open, nothing streamed) is cut off at the first-token limit rather than
+    leaving the caller in silence.
     """
 
-    def __init__(self, *, fallback_phrase: str, first_token_timeout: float = 4.0, **kwargs):
+    def __init__(self, *, fallback_phrase: str, first_token_timeout: float | None = None, **kwargs):
         super().__init__(**kwargs)
         self._fallback_phrase = fallback_phrase
-        self._first_token_timeout = first_token_timeout
+        self._first_token_timeout = (first_token_timeout if first_token_timeout is not None
+                                     else settings.LLM_FIRST_TOKEN_TIMEOUT_SEC)
         self.failures = 0
+        self._spoke = False
+        self._first_token: asyncio.Event | None = None
 
     async def _process_context(self, context: LLMContext):
         self._spoke = False
+        self._first_token = asyncio.Event()
+        answer = asyncio.ensure_future(super()._process_context(context))
+        first = asyncio.ensure_future(self._first_token.wait())
         try:
-            await super()._process_context(context)
+            done, _ = await asyncio.wait({answer, first}, timeout=self._first_token_timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                answer.cancel()
+                raise TimeoutError(f"no first token within {self._first_token_timeout:.1f} s")
+            await answer
+        except asyncio.CancelledError:
+            answer.cancel()  # an interruption: the caller spoke over the bot
+            raise
         except Exception as exc:  # noqa: BLE001
             self.failures += 1
             logger.error(f"LLM failed ({type(exc).__name__}: {exc}); speaking the fallback phrase")
             if not self._spoke:
                 await self.push_frame(LLMTextFrame(self._fallback_phrase))
+        finally:
+            first.cancel()
 
     async def push_frame(self, frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM):
         if isinstance(frame, LLMTextFrame):
             self._spoke = True
+            if self._first_token is not None:
+                self._first_token.set()
         await super().push_frame(frame, direction)

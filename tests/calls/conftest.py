@@ -270,11 +270,13 @@ class LLMProxy:
     def __init__(self, upstream: str):
         import socket
         import threading
+        import time
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         import httpx
 
         self.dead = False
+        self.hung = False  # accept the request, then say nothing (a stuck server)
         self.requests = 0
         proxy = self
 
@@ -284,6 +286,9 @@ class LLMProxy:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 if proxy.dead:
                     self.connection.shutdown(socket.SHUT_RDWR)  # the LLM process is gone
+                    return
+                if proxy.hung:
+                    time.sleep(30)
                     return
                 with httpx.stream("POST", upstream.rstrip("/") + self.path.removeprefix("/v1"), content=body,
                                   headers={"content-type": "application/json"}, timeout=30) as response:

@@ -6,10 +6,12 @@ import asyncio
 import pytest
 from django.db import connections
 
-from pipelines.live.conversation import FAREWELL, SILENCE_FAREWELL, SILENCE_REPROMPT, TRANSFER_PHRASE
+from pipelines.dialogue.engine import GOODBYE as FAREWELL
+from pipelines.dialogue.engine import SILENCE_GOODBYE as SILENCE_FAREWELL
+from pipelines.dialogue.engine import STILL_THERE as SILENCE_REPROMPT
+from pipelines.dialogue.engine import TRANSFERRING as TRANSFER_PHRASE
 from pipelines.live.twilio_caller import TwilioCaller
-from tests.calls.conftest import audio, wait_for_call
-from tests.calls.test_twilio_calls import ws_url
+from tests.calls.conftest import TWILIO_TOKEN, audio, wait_for_call
 
 pytestmark = [pytest.mark.models, pytest.mark.django_db(transaction=True)]
 
@@ -26,7 +28,7 @@ def test_goodbye_ends_the_call_and_hangs_up(runner, desk_number, fake_twilio, qu
     base, _ = runner
 
     async def scenario():
-        caller = await TwilioCaller(ws_url(base), to=desk_number.number).connect()
+        caller = await TwilioCaller.dial(base, to=desk_number.number, auth_token=TWILIO_TOKEN)
         assert await caller.wait_bot_done()
         await caller.say(audio("caller_bye.wav"))
         await asyncio.wait_for(caller.closed_by_server.wait(), 20)
@@ -43,7 +45,7 @@ def test_transfer_request_dials_the_bots_transfer_number(runner, desk_number, fa
     base, _ = runner
 
     async def scenario():
-        caller = await TwilioCaller(ws_url(base), to=desk_number.number).connect()
+        caller = await TwilioCaller.dial(base, to=desk_number.number, auth_token=TWILIO_TOKEN)
         assert await caller.wait_bot_done()
         await caller.say(audio("caller_human.wav"))
         await asyncio.wait_for(caller.closed_by_server.wait(), 20)
@@ -61,7 +63,7 @@ def test_silence_reprompts_once_then_says_goodbye_and_hangs_up(runner, desk_numb
     base, _ = runner
 
     async def scenario():
-        caller = await TwilioCaller(ws_url(base), to=desk_number.number).connect()
+        caller = await TwilioCaller.dial(base, to=desk_number.number, auth_token=TWILIO_TOKEN)
         assert await caller.wait_bot_done()
         while not caller.closed_by_server.is_set():  # an open line with nobody speaking
             await caller.silence(0.2)
@@ -79,7 +81,7 @@ def test_barge_in_stops_the_bot_and_it_listens(runner, desk_number, fake_twilio,
     base, _ = runner
 
     async def scenario():
-        caller = await TwilioCaller(ws_url(base), to=desk_number.number).connect()
+        caller = await TwilioCaller.dial(base, to=desk_number.number, auth_token=TWILIO_TOKEN)
         while not caller.loud_arrivals:  # the greeting starts
             await caller.silence(0.02)
         started = asyncio.get_running_loop().time()
@@ -104,7 +106,7 @@ def test_dead_llm_mid_call_speaks_the_fallback_and_the_call_goes_on(runner, desk
     base, _ = runner
 
     async def scenario():
-        caller = await TwilioCaller(ws_url(base), to=desk_number.number).connect()
+        caller = await TwilioCaller.dial(base, to=desk_number.number, auth_token=TWILIO_TOKEN)
         assert await caller.wait_bot_done()
         spoke = await caller.say(audio("caller_hours.wav"))
         assert await caller.wait_bot_done(since=spoke)
@@ -124,13 +126,35 @@ def test_dead_llm_mid_call_speaks_the_fallback_and_the_call_goes_on(runner, desk
     assert call.metrics["llm_failures"] >= 1
 
 
+def test_hung_llm_is_cut_off_at_the_first_token_limit(runner, desk_number, fake_twilio, queued, llm_proxy, settings):
+    """A server that accepts the request and says nothing: the caller hears the fallback, not silence."""
+    base, _ = runner
+    settings.LLM_FIRST_TOKEN_TIMEOUT_SEC = 1.5
+
+    async def scenario():
+        caller = await TwilioCaller.dial(base, to=desk_number.number, auth_token=TWILIO_TOKEN)
+        assert await caller.wait_bot_done()
+        llm_proxy.hung = True
+        spoke = await caller.say(audio("caller_hours.wav"))
+        assert await caller.wait_bot_done(since=spoke, timeout=20), "silence after the question"
+        waited = caller.first_bot_audio_after(spoke) - spoke
+        await caller.hang_up()
+        return caller, waited
+
+    caller, waited = run(scenario())
+    call = wait_for_call(caller.call_sid)
+    lines = list(call.turns.filter(role="bot").values_list("text", flat=True))
+    assert lines[-1] == "Sorry, I am having trouble right now. Please say that again.", lines
+    assert call.metrics["llm_failures"] == 1 and waited < 6  # 1.5 s limit + turn end + TTS, not the 30 s hang
+
+
 def test_database_outage_at_hang_up_spools_and_replays(runner, desk_number, fake_twilio, queued, spool_dir):
     base, _ = runner
     db = connections["default"].settings_dict
     real_name = db["NAME"]
 
     async def scenario():
-        caller = await TwilioCaller(ws_url(base), to=desk_number.number).connect()
+        caller = await TwilioCaller.dial(base, to=desk_number.number, auth_token=TWILIO_TOKEN)
         assert await caller.wait_bot_done()
         db["NAME"] = "voicebot_is_down"  # new connections now fail: the database is away
         await caller.hang_up()

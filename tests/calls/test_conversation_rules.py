@@ -1,77 +1,92 @@
-"""CallGuard and KnowledgeInjector as Pipecat processors (no models needed)."""
+"""One brain: the same caller words end a call and a chat the same way (no audio models needed).
+
+The call side is the pipeline's brain processor (``ScenarioProcessor``, Pipecat frames in and
+out); the chat side is ``ChatSession``. Both run the one ``DialogueEngine`` and its rules.
+"""
 
 import asyncio
+from dataclasses import replace
 
+import pytest
 from pipecat.frames.frames import EndWorkerFrame, LLMContextFrame, TTSSpeakFrame
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.tests.utils import run_test
 
-from pipelines.dialogue.llm import ANSWER_EXAMPLE
-from pipelines.live.conversation import MAX_TURNS_FAREWELL, CallGuard, CallState, KnowledgeInjector
+from pipelines.config import BotConfig
+from pipelines.dialogue.chat import ChatSession
+from pipelines.dialogue.llm import LLMAnswer
+from pipelines.dialogue.processor import ScenarioProcessor
 from pipelines.live.text_chunks import FirstClauseTextAggregator
 
+pytestmark = pytest.mark.django_db
 
-def context_with(*user_lines):
+
+class CannedLLM:
+    """The chat's LLM at its interface: every question gets the same short answer."""
+
+    requests = 0
+
+    def answer(self, history, question, passages, tools=None):
+        self.requests += 1
+        return LLMAnswer(text="We are open from nine.")
+
+
+def call_side(config, lines):
+    """What a call's brain says and decides for these caller turns."""
+    processor = ScenarioProcessor(config)
+    frames = []
     context = LLMContext()
-    for line in user_lines:
-        context.add_message({"role": "user", "content": line})
-    return context
+    for line in lines:
+        context = LLMContext(messages=[*context.messages, {"role": "user", "content": line}])
+        frames.append(LLMContextFrame(context))
+    down, _ = asyncio.run(run_test(processor, frames_to_send=frames, expected_down_frames=None))
+    said = [f.text for f in down if isinstance(f, TTSSpeakFrame)]
+    to_llm = sum(isinstance(f, LLMContextFrame) for f in down)
+    ended = any(isinstance(f, EndWorkerFrame) for f in down)
+    return said, to_llm, ended, processor.end_reason
 
 
-def test_max_turns_says_goodbye_instead_of_answering():
-    state = CallState()
-    guard = CallGuard(state=state, max_turns=2)
-    frames = [LLMContextFrame(context_with("one")), LLMContextFrame(context_with("two")),
-              LLMContextFrame(context_with("three"))]
-    down, _up = asyncio.run(run_test(guard, frames_to_send=frames, expected_down_frames=None))
-    kinds = [type(f) for f in down]
-    assert kinds.count(LLMContextFrame) == 2
-    speak = [f for f in down if isinstance(f, TTSSpeakFrame)]
-    assert [s.text for s in speak] == [MAX_TURNS_FAREWELL]
-    assert any(isinstance(f, EndWorkerFrame) for f in down)
-    assert state.end_reason == "max_turns" and state.caller_turns == 3
+def chat_side(config, lines):
+    session = ChatSession(config, llm=CannedLLM(), retrieve=lambda q: [])
+    said, reason = [], ""
+    for line in lines:
+        turn = session.send(line)
+        if turn.kind != "llm":
+            said.append(turn.reply)
+        if turn.ended:
+            reason = session.engine.end_reason
+            break
+    return said, session.llm.requests, bool(reason), reason
 
 
-def test_goodbye_is_detected_and_ordinary_words_are_not():
-    state = CallState()
-    guard = CallGuard(state=state, max_turns=10)
-    frames = [LLMContextFrame(context_with("Is it open by the bay?")), LLMContextFrame(context_with("Thanks, goodbye."))]
-    down, _ = asyncio.run(run_test(guard, frames_to_send=frames, expected_down_frames=None))
-    assert sum(isinstance(f, LLMContextFrame) for f in down) == 1
-    assert state.end_reason == "goodbye"
+@pytest.mark.parametrize("lines,reason", [
+    (["What time do you open?", "Thanks, that's all. Bye!"], "goodbye"),
+    (["Can I speak to a real person, please?"], "transfer"),
+    (["hours?", "prices?", "parking?", "one more thing"], "max_turns"),
+])
+def test_calls_and_chat_end_identically_on_the_same_words(lines, reason, bot_a):
+    config = replace(BotConfig.for_slug(bot_a.slug), max_turns=3, transfer_number="+4930999999")
+    call = call_side(config, lines)
+    chat = chat_side(config, lines)
+    assert call == chat, (call, chat)
+    said, _to_llm, ended, end_reason = call
+    assert ended and end_reason == reason and said
 
 
-def test_knowledge_goes_to_the_llm_in_a_copy_of_the_context():
-    asked = []
+def test_silence_is_handled_by_the_same_rules(bot_a):
+    config = BotConfig.for_slug(bot_a.slug)
+    processor = ScenarioProcessor(config)
+    session = ChatSession(config, llm=CannedLLM(), retrieve=lambda q: [])
 
-    def retrieve(query):
-        asked.append(query)
-        return [f"passage about {query}"]
+    async def two_silences():
+        said = []
+        for _ in range(2):
+            reply = processor.engine.on_silence()
+            said.append((reply.text, reply.end_call, reply.end_reason))
+        return said
 
-    context = context_with("opening hours?")
-    context.add_message({"role": "assistant", "content": "We open at nine."})
-    context.add_message({"role": "user", "content": "prices?"})
-    down, _ = asyncio.run(run_test(KnowledgeInjector(retrieve=retrieve), frames_to_send=[LLMContextFrame(context)],
-                                   expected_down_frames=None))
-    sent = [f for f in down if isinstance(f, LLMContextFrame)]
-    assert asked == ["prices?"] and len(sent) == 1 and sent[0].context is not context
-    messages = sent[0].context.get_messages()
-    assert messages[:2] == list(ANSWER_EXAMPLE)  # the worked example comes first (no system prompt here)
-    assert messages[2:4] == context.get_messages()[:2]
-    assert messages[-1]["role"] == "user" and "- passage about prices?" in messages[-1]["content"]
-    assert messages[-1]["content"].endswith("Caller: prices?")
-    assert context.get_messages()[-1] == {"role": "user", "content": "prices?"}  # the call's context is untouched
-
-
-def test_knowledge_failure_answers_without_documents():
-    def broken(query):
-        raise ConnectionError("vector store down")
-
-    context = context_with("hours?")
-    down, _ = asyncio.run(run_test(KnowledgeInjector(retrieve=broken), frames_to_send=[LLMContextFrame(context)],
-                                   expected_down_frames=None))
-    assert any(isinstance(f, LLMContextFrame) for f in down)
-    assert context.get_messages() == [{"role": "user", "content": "hours?"}]
+    assert asyncio.run(two_silences()) == [
+        (r.text, r.end_call, r.end_reason) for r in (session.engine.on_silence(), session.engine.on_silence())]
 
 
 def test_first_clause_is_released_early_then_sentences():

@@ -12,7 +12,8 @@ import httpx
 import pytest
 import websockets
 
-from pipelines.live.conversation import FAREWELL, TRANSFER_PHRASE
+from pipelines.dialogue.engine import GOODBYE as FAREWELL
+from pipelines.dialogue.engine import TRANSFERRING as TRANSFER_PHRASE
 from pipelines.live.twilio_caller import TwilioCaller
 from tests.calls.conftest import PLIVO_AUTH, TELNYX_AUTH, audio, number_for, signed_post, wait_for_call
 
