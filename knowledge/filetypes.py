@@ -7,8 +7,6 @@ image renamed ``prices.pdf`` is refused with a message naming what it is.
 
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import PurePath
 
 from django.conf import settings
@@ -69,16 +67,20 @@ def decode_text(data: bytes) -> str | None:
     return None if controls > len(text[:65536]) * 0.01 else text
 
 
-def sniff(data: bytes) -> str:
-    """The family ``data`` belongs to: "pdf", "docx", "text", or an UnsupportedFile naming what it is."""
+def sniff(data: bytes, name: str = "The file") -> str:
+    """The family ``data`` belongs to: "pdf", "docx", "text", or an UnsupportedFile naming what it is.
+
+    A ZIP (DOCX, XLSX, PPTX, ODT...) is judged by its central directory, read with the
+    archive limits (``limits.scan_zip``): too many members or too many megabytes once
+    unpacked are refused here, before any parser opens it.
+    """
+    from knowledge.limits import Limits, scan_zip
+
     head = data[:1024]
     if head.lstrip()[:5] == b"%PDF-":
         return "pdf"
     if head.startswith(b"PK\x03\x04"):
-        try:
-            names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
-        except zipfile.BadZipFile:
-            raise UnsupportedFile("It looks like a ZIP file but is damaged and cannot be opened.") from None
+        names = set(scan_zip(name, data, Limits.from_settings()).names)
         if "word/document.xml" in names:
             return "docx"
         if "xl/workbook.xml" in names:
@@ -103,7 +105,7 @@ def detect(name: str, data: bytes) -> str:
     if claimed is None:
         allowed = ", ".join(sorted({s for s in EXTENSIONS}))
         raise UnsupportedFile(f"Files ending in {suffix or '(no extension)'!r} are not supported; use one of {allowed}.")
-    family = sniff(data)
+    family = sniff(data, PurePath(name).name or "The file")
     if family in ("pdf", "docx"):
         if claimed != family:
             raise UnsupportedFile(f"The name says {LABELS[claimed]} but the content is {LABELS[family]}; "

@@ -3,6 +3,11 @@
 The new chunks replace the old ones in one transaction at the end, so a
 document being re-ingested keeps answering from its previous version, and a
 failure leaves no partial rows: the document is marked failed with the reason.
+
+Bounded (``knowledge.limits``): the file is partitioned in a child process capped in
+memory and killed at the document's deadline (``knowledge.isolated``), and the deadline
+(``KNOWLEDGE_INGEST_TIMEOUT_SEC`` from the start) is checked again after chunking and
+between embedding batches. A document over a limit fails with a reason naming the setting.
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ from django.utils import timezone
 from knowledge.chunking import chunk_blocks
 from knowledge.embeddings import EmbeddingError, chunk_budget, get_embedder, wordpiece_tokenizer
 from knowledge.filetypes import UnsupportedFile, detect
+from knowledge.isolated import partition_isolated
+from knowledge.limits import Deadline, Limits
 from knowledge.models import KnowledgeChunk, KnowledgeDocument
-from knowledge.partition import DocumentUnreadable, partition
+from knowledge.partition import DocumentUnreadable
 from knowledge.vector_index import ensure_index
 
 logger = logging.getLogger(__name__)
@@ -25,11 +32,17 @@ logger = logging.getLogger(__name__)
 Status = KnowledgeDocument.Status
 
 
-def embed_in_batches(embedder, texts: list[str], batch_size: int, on_progress=None) -> np.ndarray:
-    """Embeddings of ``texts`` in their order, computed in batches of similar length (less padding)."""
+def embed_in_batches(embedder, texts: list[str], batch_size: int, on_progress=None,
+                     deadline: Deadline | None = None, name: str = "The file") -> np.ndarray:
+    """Embeddings of ``texts`` in their order, computed in batches of similar length (less padding).
+
+    With a ``deadline``, stops between batches once it has passed (LimitExceeded).
+    """
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     for start in range(0, len(order), batch_size):
+        if deadline is not None:
+            deadline.check(name, f"while computing embeddings ({start:,} of {len(texts):,} chunks done)")
         rows = order[start : start + batch_size]
         vectors[rows] = embedder.embed([texts[i] for i in rows])
         if on_progress:
@@ -58,6 +71,8 @@ def ingest(document_id: int, batch_size: int | None = None) -> KnowledgeDocument
     if document is None:
         return None
     content_hash = document.content_hash
+    limits = Limits.from_settings()
+    deadline = Deadline(limits)
     KnowledgeDocument.objects.filter(pk=document_id).update(
         status=Status.PROCESSING, error="", progress=1, updated_at=timezone.now()
     )
@@ -67,17 +82,20 @@ def ingest(document_id: int, batch_size: int | None = None) -> KnowledgeDocument
         with document.file.open("rb") as handle:
             data = handle.read()
         file_type = detect(document.name, data)
-        blocks, pages = partition(file_type, document.name, data)
+        blocks, pages = partition_isolated(file_type, document.name, data, limits, deadline)
+        del data
         set_progress(document_id, 10)
         embedder = get_embedder()
         size, overlap = chunk_budget(embedder)
         chunks = chunk_blocks(blocks, wordpiece_tokenizer(), size, overlap)
         if not chunks:
             raise DocumentUnreadable("No text found in the file (only headings or empty pages).")
+        deadline.check(document.name, "after splitting it into chunks")
         set_progress(document_id, 15)
         vectors = embed_in_batches(
             embedder, [c.embedding_text() for c in chunks], batch_size,
             on_progress=lambda done: set_progress(document_id, 15 + int(done * 80)),
+            deadline=deadline, name=document.name,
         )
         ensure_index(embedder.dim)
         rows = [

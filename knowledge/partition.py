@@ -34,6 +34,7 @@ from pathlib import PurePath
 from statistics import median
 
 from knowledge.filetypes import UnsupportedFile, decode_text
+from knowledge.limits import Limits, check_elements, check_pdf_pages, check_zip_content, too_many_elements
 
 os.environ.setdefault("DO_NOT_TRACK", "true")
 os.environ.setdefault("UNSTRUCTURED_DISABLE_NOTICE", "1")
@@ -232,7 +233,13 @@ def _page_blocks(lines: list[_Line], page_number: int) -> list[Block]:
     return blocks
 
 
-def partition_pdf(data: bytes) -> tuple[list[Block], int]:
+def _limits(limits: Limits | None) -> Limits:
+    return limits if limits is not None else Limits.from_settings()
+
+
+def partition_pdf(data: bytes, limits: Limits | None = None, name: str = "The PDF") -> tuple[list[Block], int]:
+    """Blocks and page count of a PDF; its pages are counted (and limited) before any is read."""
+    limits = _limits(limits)
     pdfium, text_object = _pdfium()
     data = bytes(data)  # PDFium reads the buffer until the document is closed: keep a reference
     blocks = []
@@ -248,6 +255,7 @@ def partition_pdf(data: bytes) -> tuple[list[Block], int]:
         pages = pdfium.FPDF_GetPageCount(document)
         if pages <= 0:
             raise DocumentUnreadable("The PDF is damaged: it has no readable pages.")
+        check_pdf_pages(name, pages, limits)
         for index in range(pages):
             with ExitStack() as close_page:
                 page = pdfium.FPDF_LoadPage(document, index)
@@ -259,6 +267,8 @@ def partition_pdf(data: bytes) -> tuple[list[Block], int]:
                     raise DocumentUnreadable(f"The PDF is damaged: page {index + 1} cannot be read.")
                 close_page.callback(pdfium.FPDFText_ClosePage, text_page)
                 blocks.extend(_page_blocks(_page_lines(pdfium, text_object, text_page), index + 1))
+                if len(blocks) > limits.max_elements:  # counted page by page: stop at the first page over
+                    raise too_many_elements(name, None, limits, "text blocks")
     if not blocks:
         raise DocumentUnreadable(
             f"The PDF has {pages} page(s) but no text layer (a scan?); text recognition (OCR) is not supported."
@@ -266,7 +276,11 @@ def partition_pdf(data: bytes) -> tuple[list[Block], int]:
     return blocks, pages
 
 
-def partition_docx(data: bytes) -> tuple[list[Block], int]:
+def partition_docx(data: bytes, limits: Limits | None = None, name: str = "The Word document"
+                   ) -> tuple[list[Block], int]:
+    """Blocks of a DOCX; the archive is unpacked once through the limits before the parser opens it."""
+    limits = _limits(limits)
+    check_zip_content(name, data, limits, count_paragraphs=True)
     offline_nlp()
     from unstructured.partition.docx import partition_docx as unstructured_docx
 
@@ -274,39 +288,52 @@ def partition_docx(data: bytes) -> tuple[list[Block], int]:
         elements = unstructured_docx(file=io.BytesIO(data), include_page_breaks=False, languages=NO_LANGUAGE_DETECTION)
     except Exception as exc:  # python-docx raises a zoo of XML/KeyError/ValueError on damaged files
         raise DocumentUnreadable(f"The Word document is damaged and cannot be read ({type(exc).__name__}: {exc}).") from None
+    check_elements(name, len(elements), limits)
     blocks = from_elements(elements)
     return blocks, max((b.page for b in blocks), default=1)
 
 
-def partition_text_like(file_type: str, text: str) -> tuple[list[Block], int]:
+def partition_text_like(file_type: str, text: str, limits: Limits | None = None,
+                        name: str = "The file") -> tuple[list[Block], int]:
+    limits = _limits(limits)
     offline_nlp()
-    if file_type == "html":
-        from unstructured.partition.html import partition_html
-
-        return from_elements(partition_html(text=text, languages=NO_LANGUAGE_DETECTION)), 1
-    if file_type == "md":
-        from unstructured.partition.md import partition_md
-
-        return from_elements(partition_md(text=text, languages=NO_LANGUAGE_DETECTION)), 1
+    if file_type in ("html", "md"):
+        if file_type == "html":
+            from unstructured.partition.html import partition_html as partition_markup
+        else:
+            from unstructured.partition.md import partition_md as partition_markup
+        elements = partition_markup(text=text, languages=NO_LANGUAGE_DETECTION)
+        check_elements(name, len(elements), limits)
+        return from_elements(elements), 1
     from unstructured.partition.text import partition_text
 
     # A form feed starts a new page (as in pdftotext output).
     pages = text.split("\f")
     blocks = []
+    elements = 0
     for number, page_text in enumerate(pages, start=1):
         if page_text.strip():
-            blocks.extend(from_elements(partition_text(text=page_text, languages=NO_LANGUAGE_DETECTION),
-                                         default_page=number))
+            page_elements = partition_text(text=page_text, languages=NO_LANGUAGE_DETECTION)
+            elements += len(page_elements)
+            if elements > limits.max_elements:
+                raise too_many_elements(name, None if number < len(pages) else elements, limits)
+            blocks.extend(from_elements(page_elements, default_page=number))
     return blocks, len(pages)
 
 
-def partition_csv(text: str, name: str) -> tuple[list[Block], int]:
+def partition_csv(text: str, name: str, limits: Limits | None = None) -> tuple[list[Block], int]:
+    limits = _limits(limits)
     sample = text[:8192]
     try:
         dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
     except csv.Error:
         dialect = csv.excel
-    rows = [row for row in csv.reader(io.StringIO(text), dialect) if any(cell.strip() for cell in row)]
+    rows = []
+    for row in csv.reader(io.StringIO(text), dialect):
+        if any(cell.strip() for cell in row):
+            rows.append(row)
+            if len(rows) > limits.max_elements + 1:  # + the header
+                raise too_many_elements(PurePath(name).name or "The file", None, limits, "rows")
     if not rows:
         raise DocumentUnreadable("The CSV file has no rows.")
     header = [cell.strip() for cell in rows[0]]
@@ -352,20 +379,26 @@ def settle_headings(blocks: list[Block]) -> list[Block]:
     return settled
 
 
-def partition(file_type: str, name: str, data: bytes) -> tuple[list[Block], int]:
-    """(blocks in reading order, page count) of a file already typed by ``filetypes.detect``."""
+def partition(file_type: str, name: str, data: bytes, limits: Limits | None = None) -> tuple[list[Block], int]:
+    """(blocks in reading order, page count) of a file already typed by ``filetypes.detect``.
+
+    In this process: ``knowledge.isolated.partition_isolated`` runs it in a child process
+    that bounds its memory and time, as ingestion does.
+    """
+    limits = _limits(limits)
+    label = PurePath(name).name or "The file"
     if file_type == "pdf":
-        blocks, pages = partition_pdf(data)
+        blocks, pages = partition_pdf(data, limits, label)
     elif file_type == "docx":
-        blocks, pages = partition_docx(data)
+        blocks, pages = partition_docx(data, limits, label)
     else:
         text = decode_text(data)
         if text is None:
             raise UnsupportedFile("Its content is not text.")
         if file_type == "csv":
-            blocks, pages = partition_csv(text, name)
+            blocks, pages = partition_csv(text, name, limits)
         else:
-            blocks, pages = partition_text_like(file_type, text)
+            blocks, pages = partition_text_like(file_type, text, limits, label)
     if not blocks:
         raise DocumentUnreadable("No text found in the file.")
     return settle_headings(blocks), pages
