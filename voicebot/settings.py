@@ -223,6 +223,8 @@ KNOWLEDGE_MAX_ARCHIVE_MEMBERS = env.int("VOICEBOT_KNOWLEDGE_MAX_ARCHIVE_MEMBERS"
 KNOWLEDGE_MAX_ELEMENTS = env.int("VOICEBOT_KNOWLEDGE_MAX_ELEMENTS", default=50000)
 KNOWLEDGE_MAX_PDF_PAGES = env.int("VOICEBOT_KNOWLEDGE_MAX_PDF_PAGES", default=1000)
 KNOWLEDGE_INGEST_TIMEOUT_SEC = env.int("VOICEBOT_KNOWLEDGE_INGEST_TIMEOUT_SEC", default=120)
+# The document reader (a child process) may grow by this much before it is stopped.
+KNOWLEDGE_MAX_PARSER_MEMORY_MB = env.int("VOICEBOT_KNOWLEDGE_MAX_PARSER_MEMORY_MB", default=1024)
 
 # --- After the call (postcall app): summaries, webhooks, reports ---------------------
 POSTCALL_LLM_TIMEOUT_SEC = env.float("POSTCALL_LLM_TIMEOUT_SEC", default=30.0)
