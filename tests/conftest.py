@@ -79,7 +79,7 @@ def queued(monkeypatch):
     from pipelines import call_store
 
     sent = []
-    monkeypatch.setattr(call_store.celery_app, "send_task", lambda name, args: sent.append((name, args)))
+    monkeypatch.setattr(call_store.celery_app, "send_task", lambda name, args, **kw: sent.append((name, args)))
     return sent
 
 
