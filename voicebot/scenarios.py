@@ -29,7 +29,8 @@ SCENARIO_KEYS = {
     "use_knowledge_base",
     "confirm",
 }
-FIELD_KEYS = {"name", "prompt", "type", "required", "options", "hint"}
+FIELD_KEYS = {"name", "prompt", "type", "required", "options", "choices", "hint"}
+CHOICE_KEYS = {"value", "also"}
 
 
 class ScenarioError(ValueError):
@@ -207,15 +208,67 @@ def _validate_field(raw: Any, where: str, errors: list[str]) -> dict | None:
     if not isinstance(field["required"], bool):
         errors.append(f"{where}.required: must be true or false")
     options = raw.get("options")
-    if field_type == "choice":
+    if raw.get("choices") is not None:
+        if options is not None:
+            errors.append(f"{where}: give either choices or options, not both")
+        if field_type not in ("text", "choice"):
+            errors.append(f"{where}.choices: only for a text or choice field, not type {field_type}")
+        field["type"] = "choice"
+        field["choices"] = _validate_choices(raw["choices"], f"{where}.choices", errors)
+    elif field_type == "choice":
         choices = _text_list(options, f"{where}.options", errors)
         if len(choices) < 2 and options is not None and isinstance(options, list):
             errors.append(f"{where}.options: a choice needs at least two options")
         elif options is None:
-            errors.append(f"{where}.options: required for type choice")
+            errors.append(f"{where}.options: required for type choice (or give choices)")
         field["options"] = choices
     elif options is not None:
         errors.append(f"{where}.options: only for type choice")
     if raw.get("hint"):
         field["hint"] = str(raw["hint"]).strip()
     return field
+
+
+def _validate_choices(raw: Any, where: str, errors: list[str]) -> list:
+    """``choices: [haircut, {value: gel manicure, also: [gel nails, shellac]}]``.
+
+    Stored as given: a plain text for a choice without synonyms, else a mapping with
+    ``value`` and ``also`` (a list). A value or synonym may appear once only.
+    """
+    if not isinstance(raw, list) or len(raw) < 2:
+        errors.append(f"{where}: must be a list of at least two choices, e.g. [haircut, manicure]")
+        return []
+    out: list = []
+    seen: dict[str, str] = {}
+
+    def note(text: str, place: str) -> None:
+        key = " ".join(text.lower().split())
+        if key in seen:
+            errors.append(f"{place}: {text!r} is listed twice (also at {seen[key]})")
+        else:
+            seen[key] = place
+
+    for k, item in enumerate(raw):
+        place = f"{where}[{k}]"
+        if isinstance(item, (str, int, float)) and not isinstance(item, bool) and str(item).strip():
+            value = str(item).strip()
+            note(value, place)
+            out.append(value)
+            continue
+        if not isinstance(item, dict):
+            errors.append(f"{place}: a text, or a mapping like {{value: gel manicure, also: [gel nails]}}")
+            continue
+        unknown = sorted(set(item) - CHOICE_KEYS)
+        if unknown:
+            errors.append(f"{place}: unknown key(s) {', '.join(map(str, unknown))}; allowed: also, value")
+        value = item.get("value")
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool) or not str(value).strip():
+            errors.append(f"{place}.value: required, the choice as it is stored and said back")
+            continue
+        value = str(value).strip()
+        note(value, place)
+        also = _text_list(item.get("also"), f"{place}.also", errors)
+        for j, synonym in enumerate(also):
+            note(synonym, f"{place}.also[{j}]")
+        out.append({"value": value, "also": also} if also else value)
+    return out

@@ -61,6 +61,8 @@ QUESTION_RE = re.compile(
 STILL_THERE = "Are you still there?"
 SILENCE_GOODBYE = "I haven't heard from you, so I'll end the call now. Goodbye!"
 VALUE_AFTER_RE = re.compile(r"\b(?:to|is|be|was|should be)\s+(.+)$", re.IGNORECASE)
+# Which values are looked for first in a sentence: digits go to the phone before a time can take them.
+FIND_ORDER = {"phone": 0, "email": 1, "date": 2, "time": 3, "choice": 4, "number": 5, "text": 6}
 TYPE_WORDS = {
     "date": ("date", "day"),
     "time": ("time",),
@@ -106,6 +108,18 @@ def _label(field_def: dict) -> str:
     if field_def.get("type") == "phone" and "number" not in label:
         label += " number"
     return label
+
+
+def _have(field_def: dict) -> str:
+    """How a value taken early is acknowledged: "Thanks, I have your number."""
+    kind = field_def.get("type", "text")
+    if kind == "phone":
+        return "your number"
+    if kind == "email":
+        return "your e-mail"
+    if "name" in field_def["name"] and kind == "text":
+        return "your name"
+    return f"the {_label(field_def)}"
 
 
 def _plain(value: Any) -> Any:
@@ -256,24 +270,31 @@ class DialogueEngine:
         return self._ask_next(prefix="Sure. ")
 
     def _prefill(self, text: str) -> None:
-        """Take dates, times and e-mails already said in the opening sentence ("...on Friday?")."""
-        for field_def in self.active.fields:
-            if field_def.get("type") in ("date", "time", "email"):
-                parsed = self._find_in_sentence(field_def, text)
-                if parsed is not None:
-                    self.active.values[field_def["name"]] = parsed
+        """Take what the opening sentence already says: "I want to book a pedicure tomorrow at 4"."""
+        found, _ = self._cross_fill(normalize.clean(text), skip=None)
+        self.active.values.update(found)
 
-    def _find_in_sentence(self, field_def: dict, text: str) -> Parsed | None:
-        kind = field_def.get("type")
-        if kind == "date":
-            found = normalize.find_date(text, today=self.today, country=self.country)
-            return Parsed(found.isoformat(), normalize.speak_date(found)) if found and found >= self.today else None
-        if kind == "time":
-            found = normalize.find_time(text, strict=True)
-            return Parsed(found.strftime("%H:%M"), normalize.speak_time(found)) if found else None
-        if kind == "email" and "@" in text:
-            return self._parse(field_def, text)
-        return None
+    def _cross_fill(self, text: str, *, skip: dict | None) -> tuple[dict[str, Parsed], str]:
+        """Values for fields not asked yet, said in passing ("Friday at four" answers the time too;
+        "sure, 202 555 0111" to the service question gives the phone), and ``text`` without them.
+
+        Each stretch of words serves one field. A field of the same type as the one being
+        asked (``skip``) is left alone: the answer is for the question asked.
+        """
+        active = self.active
+        skip_type = skip.get("type", "text") if skip else None
+        todo = [f for f in active.fields if f["name"] not in active.values and f is not skip
+                and (f.get("type", "text") != skip_type or skip_type == "text")]
+        found: dict[str, Parsed] = {}
+        rest = text
+        for field_def in sorted(todo, key=lambda f: FIND_ORDER.get(f.get("type", "text"), len(FIND_ORDER))):
+            hit = normalize.find_in_sentence(field_def, rest, today=self.today, country=self.country)
+            if hit is None:
+                continue
+            parsed, (start, end) = hit
+            found[field_def["name"]] = parsed
+            rest = rest[:start] + " " * (end - start) + rest[end:]
+        return found, rest
 
     def _ask_next(self, prefix: str = "") -> Reply:
         active = self.active
@@ -313,6 +334,7 @@ class DialogueEngine:
 
     def _in_scenario(self, text: str) -> Reply:
         active = self.active
+        text = normalize.clean(text) or text  # "um", "you know", "I I want" ...
         if CANCEL_RE.search(text):
             self.active = None
             return Reply(CANCELLED)
@@ -321,6 +343,9 @@ class DialogueEngine:
         if active.awaiting == "correction":
             corrected = self._correction(text, current=None)
             if corrected is None:
+                named = next((f for f in active.fields if f.get("type") == "choice" and self._names(f, text)), None)
+                if named is not None:  # "the service is a tattoo": say what there is
+                    return Reply(f"{normalize.hint_for(named)} {named['prompt']}")
                 names = ", ".join(_label(f) for f in active.fields)
                 return Reply(f"Which detail should I change: {names}? Please say it with the new value.")
             return self._after_correction(*corrected)
@@ -328,13 +353,23 @@ class DialogueEngine:
         corrected = self._correction(text, current=field_def)
         if corrected is not None:
             return self._after_correction(*corrected)
-        parsed = self._parse(field_def, text)
-        if QUESTION_RE.search(text) and (parsed is None or field_def.get("type", "text") == "text"):
+        found, rest = self._cross_fill(text, skip=field_def)
+        if not found:
+            parsed = self._parse(field_def, text)
+        elif field_def.get("type", "text") == "text" and not normalize.has_content(rest):
+            parsed = None  # "sure, 212 555 0123" to the name question: a number, no name
+        else:
+            parsed = self._parse(field_def, rest)
+        if QUESTION_RE.search(text) and (parsed is None or field_def.get("type", "text") in ("text", "choice")):
             return self._side_question(text, field_def)
         if parsed is not None:
             active.values[field_def["name"]] = parsed
-            self._cross_fill(text, skip=field_def)
+            active.values.update(found)
             return self._ask_next()
+        if found:  # an answer to another question: keep it, ask this one again
+            active.values.update(found)
+            have = " and ".join(_have(f) for f in active.fields if f["name"] in found)
+            return self._ask_next(prefix=f"Thanks, I have {have}. ")
         return self._on_bad_answer(field_def)
 
     def _side_question(self, text: str, field_def: dict) -> Reply:
@@ -347,20 +382,13 @@ class DialogueEngine:
             return answer
         return Reply(f"I'm sorry, I can't answer that right now. {field_def['prompt']}")
 
-    def _cross_fill(self, text: str, *, skip: dict) -> None:
-        """ "Friday at four" answers the time too, if the time is still to be asked."""
-        for other in self.active.fields:
-            if other is skip or other["name"] in self.active.values or other.get("type") not in ("date", "time"):
-                continue
-            parsed = self._find_in_sentence(other, text)
-            if parsed is not None:
-                self.active.values[other["name"]] = parsed
-
     def _on_bad_answer(self, field_def: dict) -> Reply:
         active = self.active
         active.failures += 1
         hint = normalize.hint_for(field_def)
         if active.failures == 1:
+            if field_def.get("type") == "choice":  # read the choices out
+                return Reply(f"Sorry, I didn't catch that. {hint} {field_def['prompt']}")
             return Reply(f"Sorry, that doesn't sound like a valid {_label(field_def)}. {hint} {field_def['prompt']}")
         if not field_def.get("required", True):
             active.values[field_def["name"]] = Parsed(None, "not given")
@@ -398,8 +426,7 @@ class DialogueEngine:
         taken = [f for f in active.fields if f["name"] in active.values]
         lowered = text.lower()
         for field_def in taken:
-            words = {_label(field_def), *TYPE_WORDS.get(field_def.get("type", "text"), ())}
-            if any(re.search(rf"\b{re.escape(w)}\b", lowered) for w in words):
+            if self._names(field_def, lowered):
                 value_text = VALUE_AFTER_RE.search(text)
                 candidate = value_text.group(1) if value_text else text
                 parsed = self._parse(field_def, candidate)
@@ -417,6 +444,12 @@ class DialogueEngine:
             if parsed is not None and parsed.value != active.values[field_def["name"]].value:
                 return field_def, parsed
         return None
+
+    @staticmethod
+    def _names(field_def: dict, text: str) -> bool:
+        """Whether ``text`` names the field ("the time should be 5pm", "change the service")."""
+        words = {_label(field_def), *TYPE_WORDS.get(field_def.get("type", "text"), ())}
+        return any(re.search(rf"\b{re.escape(w)}\b", text, re.IGNORECASE) for w in words)
 
     def _after_correction(self, field_def: dict, parsed: Parsed) -> Reply:
         self.active.values[field_def["name"]] = parsed

@@ -30,7 +30,22 @@ DEMO_SCENARIOS = [
             "can you fit me in tomorrow",
         ],
         "collect_fields": [
-            {"name": "service", "prompt": "Which service would you like?"},
+            # The salon's services: answers are matched tolerantly ("petty cure", "Joe manicure", "hair cut"),
+            # a service named in the opening sentence is taken, anything else is re-asked with the list.
+            {"name": "service", "prompt": "Which service would you like?", "choices": [
+                {"value": "haircut", "also": ["cut", "trim"]},
+                {"value": "men's haircut", "also": ["gents haircut", "barber cut"]},
+                {"value": "kids haircut", "also": ["children's haircut", "child's haircut"]},
+                {"value": "colour", "also": ["color", "hair colour", "hair color", "hair dye"]},
+                "balayage",
+                "manicure",
+                {"value": "gel manicure", "also": ["gel nails", "shellac"]},
+                "pedicure",
+                "facial",
+                "massage",
+                {"value": "eyebrow shaping", "also": ["brow shaping", "eyebrow wax"]},
+                {"value": "lash lift", "also": ["eyelash lift"]},
+            ]},
             {"name": "date", "prompt": "Which day?", "type": "date"},
             {"name": "time", "prompt": "What time?", "type": "time"},
             {"name": "phone", "prompt": "Your phone number for the confirmation?", "type": "phone",
