@@ -146,8 +146,8 @@ def test_no_at_the_confirmation_asks_what_to_change(chat):
     for text in ("book me in", "haircut", "tomorrow", "noon", "212 555 0123"):
         chat.send(text)
     assert chat.send("no").reply == "What should I change: service, date, time, phone number?"
-    turn = chat.send("the service is a blow-dry")
-    assert turn.state["values"]["service"] == "blow-dry"
+    turn = chat.send("the service is a balayage")
+    assert turn.state["values"]["service"] == "balayage"
     assert turn.state["awaiting"] == "confirm"
 
 
