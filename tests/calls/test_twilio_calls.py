@@ -2,6 +2,7 @@
 
 import asyncio
 import re
+import time
 
 import httpx
 import numpy as np
@@ -96,7 +97,8 @@ def test_a_bot_switched_off_after_the_webhook_apologises_and_hangs_up(runner, de
 
         twiml = await voice_webhook(base, to=desk_number.number, from_="+12125550199", call_sid="CAoff",
                                     auth_token=TWILIO_TOKEN)
-        desk_number.bot.__class__.objects.filter(pk=desk_number.bot_id).update(active=False)
+        await asyncio.to_thread(lambda: desk_number.bot.__class__.objects.filter(pk=desk_number.bot_id)
+                                .update(active=False))
         token = re.search(r'name="token" value="([^"]+)"', twiml).group(1)
         caller = await TwilioCaller(ws_url(base), to=desk_number.number, call_sid="CAoff",
                                     parameters={"token": token}).connect()
@@ -105,6 +107,9 @@ def test_a_bot_switched_off_after_the_webhook_apologises_and_hangs_up(runner, de
 
     caller = asyncio.run(switched_off_meanwhile())
     assert len(caller.bot_audio) > 8000  # the apology
+    deadline = time.monotonic() + 5  # the hang-up follows the stream's close
+    while not fake_twilio.requests and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert fake_twilio.requests == [("/2010-04-01/Accounts/ACtest/Calls/CAoff.json", {"Status": "completed"})]
     assert Call.objects.count() == 0
 
