@@ -163,12 +163,13 @@ class CallAdmin(CompanyScopedAdmin):
     inlines = [CallTurnInline]
     readonly_fields = ("company", "bot", "transport", "direction", "external_id", "from_number", "to_number",
                        "status", "started_at", "ended_at", "duration_display", "end_reason", "scenario",
-                       "recording_player", "conversation", "collected_fields", "metrics", "analytics")
+                       "recording_player", "conversation", "replaced_sentences", "collected_fields", "metrics",
+                       "analytics")
     fieldsets = (
         (None, {"fields": ("company", "bot", "transport", "direction", "external_id", "from_number", "to_number")}),
         ("Outcome", {"fields": ("status", "started_at", "ended_at", "duration_display", "end_reason", "scenario",
                                 "collected_fields")}),
-        ("Conversation", {"fields": ("recording_player", "conversation")}),
+        ("Conversation", {"fields": ("recording_player", "conversation", "replaced_sentences")}),
         ("Measurements", {"classes": ("collapse",), "fields": ("metrics", "analytics")}),
     )
 
@@ -211,6 +212,12 @@ class CallAdmin(CompanyScopedAdmin):
             return "No recording"
         url = reverse("admin:voicebot_call_recording", args=[obj.pk])
         return format_html('<audio controls preload="none" src="{}"></audio> <a href="{}">download</a>', url, url)
+
+    @admin.display(description="replaced by the fact check")
+    def replaced_sentences(self, obj):
+        """What the language model tried to say that was not grounded in the sources, and what was said instead."""
+        replaced = ((obj.metrics or {}).get("grounding") or {}).get("replaced") or []
+        return render_to_string("admin/voicebot/call_replaced.html", {"replaced": replaced})
 
     @admin.display(description="transcript")
     def conversation(self, obj):

@@ -26,6 +26,7 @@ from pipelines.dialogue.actions import ActionRunner
 from pipelines.dialogue.engine import DialogueEngine, Reply
 from pipelines.dialogue.llm import ChatLLM
 from pipelines.dialogue.prompt import reply_tokens, system_instruction
+from pipelines.dialogue.reply_guard import ReplyGuard, grounding_metrics
 from voicebot.llm_client import LLMUnavailable
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class ChatSession:
         self.started_at = datetime.now(timezone.utc)
         self.external_id = f"chat-{uuid.uuid4().hex}"
         self.llm_turns = 0
+        self.grounding: list[dict] = []  # each LLM reply's fact check (ReplyGuard.metrics)
         self.stored_call_id: int | None = None
 
     @classmethod
@@ -117,7 +119,12 @@ class ChatSession:
             return self.engine.run_tool(name, arguments)
         if not answer.text:
             return Reply(f"{self.config.fallback_phrase} {reply.then_say}".strip(), kind="fallback")
-        return Reply(f"{answer.text} {reply.then_say}".strip(), kind=reply.kind)
+        guard = ReplyGuard(self.config, question=text, passages=list(reply.documents or reply.passages),
+                           caller_words=[t.text for t in self.turns if t.role == "caller"],
+                           embed=self.engine.matcher.embed)
+        said = guard.check_reply(answer.text) or guard.replacement()
+        self.grounding.append(guard.metrics())
+        return Reply(f"{said} {reply.then_say}".strip(), kind=reply.kind)
 
     @property
     def transcript(self) -> list[dict]:
@@ -130,7 +137,8 @@ class ChatSession:
         reason = end_reason or self.engine.end_reason or "caller_hangup"
         status = "transferred" if reason == "transfer" else "completed"
         latencies = sorted(t.latency_ms for t in self.turns if t.latency_ms is not None)
-        metrics = {"scenario_engine": self.engine.summary(), "llm_turns": self.llm_turns}
+        metrics = {"scenario_engine": self.engine.summary(), "llm_turns": self.llm_turns,
+                   "grounding": grounding_metrics(self.grounding)}
         if latencies:
             metrics["reply_ms_median"] = latencies[len(latencies) // 2]
         return CallRecord(

@@ -24,10 +24,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Callable
 
-from pipelines.dialogue import normalize
+from knowledge.excerpts import best_sentences
+from pipelines.dialogue import answers, normalize
 from pipelines.dialogue.actions import ActionResult, ActionRunner
 from pipelines.dialogue.matcher import Embed, ScenarioMatcher
 from pipelines.dialogue.normalize import Parsed
+from pipelines.dialogue.prompt import resolve_answer_style
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +60,9 @@ CORRECTION_RE = re.compile(r"\b(actually|change|instead|wrong|correction|make it
 QUESTION_RE = re.compile(
     r"^\W*(what|when|where|which|who|why|how|do you|does|did you|are you|are there|is there|is it|is that|"
     r"can you tell|could you tell|will it|should i)\b", re.IGNORECASE)
+ASKING_RE = re.compile(r"\?|^\W*(what|when|where|which|who|why|how|do|does|did|can|could|is|are|will|would|should|"
+                       r"tell me|i'd like to know|i want to know|i was wondering)\b|\b(how much|price|cost)\b",
+                       re.IGNORECASE)
 STILL_THERE = "Are you still there?"
 SILENCE_GOODBYE = "I haven't heard from you, so I'll end the call now. Goodbye!"
 VALUE_AFTER_RE = re.compile(r"\b(?:to|is|be|was|should be)\s+(.+)$", re.IGNORECASE)
@@ -76,7 +81,8 @@ class Reply:
     text: str = ""
     kind: str = "script"  # greeting, script, action, knowledge, llm, fallback, end, transfer
     use_llm: bool = False
-    passages: list[str] = field(default_factory=list)
+    passages: list[str] = field(default_factory=list)  # what the LLM is given
+    documents: list[str] = field(default_factory=list)  # all that was found: what its reply is checked against
     end_call: bool = False
     end_reason: str = ""
     transfer_to: str = ""
@@ -134,8 +140,11 @@ class DialogueEngine:
     """One conversation. ``config`` is a ``BotConfig`` (or anything with its attributes)."""
 
     def __init__(self, config, *, embed: Embed | None = None, retrieve: Retrieve | None = None,
-                 actions: ActionRunner | None = None, clock: Callable[[], datetime] | None = None):
+                 actions: ActionRunner | None = None, clock: Callable[[], datetime] | None = None,
+                 answer_style: str | None = None):
         self.config = config
+        # "extractive" or "generative" (``prompt.resolve_answer_style`` decides "automatic").
+        self.answer_style = answer_style or resolve_answer_style(config)
         self.scenarios = [_plain(s) for s in (config.scenarios or ())]
         self.matcher = ScenarioMatcher(self.scenarios, embed=embed)
         self.retrieve = retrieve
@@ -380,6 +389,8 @@ class DialogueEngine:
         if answer.use_llm and answer.passages:
             answer.then_say = field_def["prompt"]
             return answer
+        if answer.kind == "knowledge":  # an extractive answer: the documents' own words
+            return Reply(f"{answer.text} {field_def['prompt']}", kind="knowledge", passages=answer.passages)
         return Reply(f"I'm sorry, I can't answer that right now. {field_def['prompt']}")
 
     def _on_bad_answer(self, field_def: dict) -> Reply:
@@ -480,9 +491,11 @@ class DialogueEngine:
     # --- outside scenarios --------------------------------------------------------
 
     def _off_script(self, text: str, *, use_knowledge: bool) -> Reply:
-        """Knowledge through the LLM when something relevant is found; else the fallback.
+        """An answer from the documents: their own words (extractive) or the LLM's, fact-checked (generative).
 
-        A bot without a knowledge base lets the LLM answer from its system prompt.
+        Nothing in the documents answers the question: an honest "I don't have that
+        information", never a guess. A bot without a knowledge base lets the LLM
+        answer from its system prompt (its reply is fact-checked against it).
         """
         if not use_knowledge:
             return Reply(kind="llm", use_llm=True)
@@ -492,9 +505,19 @@ class DialogueEngine:
                 passages = list(self.retrieve(text) or [])
             except Exception:  # knowledge being down must not break the call
                 logger.exception("knowledge retrieval failed")
-        if passages:
-            return Reply(kind="knowledge", use_llm=True, passages=passages)
+        if passages and self.answer_style == "extractive":
+            found = answers.extractive_answer(text, passages, embed=self.matcher.embed)
+            if found is not None:
+                return Reply(found.text, kind="knowledge", passages=passages)
+        elif passages:  # the LLM reads only the closest sentences (prefill time, and less to misread)
+            closest = best_sentences(text, passages, self.matcher.embed) if self.matcher.embed else passages
+            return Reply(kind="knowledge", use_llm=True, passages=closest, documents=passages)
+        if ASKING_RE.search(text):  # a real question the documents do not answer: say so, never guess
+            return Reply(self.dont_know(), kind="fallback", passages=passages)
         return Reply(self.config.fallback_phrase, kind="fallback")
+
+    def dont_know(self) -> str:
+        return answers.dont_know(can_transfer=bool(getattr(self.config, "transfer_number", "")))
 
     # --- persistence between HTTP requests (text chat) ------------------------------
 

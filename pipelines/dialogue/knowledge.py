@@ -1,9 +1,11 @@
 """Where the engine's knowledge passages come from.
 
 The engine takes any ``retrieve(query) -> list[str]``. ``default_retriever``
-uses the knowledge app's search over the bot's documents and keeps the
-sentences of the chunks found that are closest to the question
-(``knowledge.excerpts``). ``PassageRetriever`` ranks
+uses the knowledge app's search over the bot's documents and gives the chunks
+found, each under its section heading: extractive answers pick the answering
+line from whole chunks (measured: 51 of 54 answerable questions against 38 of 54
+from pre-cut sentences); the LLM gets only the closest sentences
+(``knowledge.excerpts.best_sentences``, in the engine). ``PassageRetriever`` ranks
 a fixed list of passages with an embedder: for a bot's FAQ given inline, the
 terminal chat's ``--knowledge FILE`` and tests.
 """
@@ -36,8 +38,6 @@ def default_retriever(config) -> Callable[[str], list[str]] | None:
     knowledge settings of the bot it is given, so the snapshot stands in for
     the Bot and no query is made here.
     """
-    from knowledge.embeddings import get_embedder
-    from knowledge.excerpts import best_sentences
     from knowledge.search import search
 
     wanted = getattr(config, "use_knowledge", False) or any(
@@ -49,10 +49,17 @@ def default_retriever(config) -> Callable[[str], list[str]] | None:
                           knowledge_score_threshold=config.knowledge_score_threshold)
 
     def retrieve(query: str) -> list[str]:
-        passages = [t for t in (_passage_text(p) for p in search(bot, query)) if t]
-        return best_sentences(query, passages, get_embedder().embed) if passages else []
+        return [titled(p) for p in search(bot, query) if p.text]
 
     return retrieve
+
+
+def titled(passage) -> str:
+    """A chunk's text with its section heading in front: answers read better with their context
+    ("Manicures" above "Gel polish ... costs 35 dollars")."""
+    section = (getattr(passage, "section", "") or "").strip()
+    text = _passage_text(passage).strip()
+    return f"{section}\n{text}" if section and not text.startswith(section) else text
 
 
 class PassageRetriever:

@@ -46,6 +46,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from pipelines.dialogue.engine import DialogueEngine, Reply
 from pipelines.dialogue.llm import knowledge_messages, supports_tools
+from pipelines.dialogue.reply_guard import ReplyGuard
 
 OnEnd = Callable[[Reply], Awaitable[None]]
 
@@ -112,6 +113,15 @@ class ScenarioProcessor(FrameProcessor):
         self.scripted_turns = 0
         self.llm_turns = 0
         self.last_reply: Reply | None = None
+        self.caller_words: list[str] = []  # what the caller said so far: facts a reply may repeat
+        self._question = ""
+
+    def reply_guard(self) -> ReplyGuard:
+        """The check for the LLM reply now being streamed (``GroundingProcessor``)."""
+        reply = self.last_reply
+        passages = list(reply.documents or reply.passages) if reply is not None else []
+        return ReplyGuard(self.engine.config, question=self._question, passages=passages,
+                          caller_words=list(self.caller_words), embed=self.engine.matcher.embed)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await super().process_frame(frame, direction)
@@ -132,6 +142,8 @@ class ScenarioProcessor(FrameProcessor):
             # Not a caller's turn (e.g. a tool result): the LLM carries on.
             await self.push_frame(frame)
             return
+        self.caller_words.append(text)
+        self._question = text
         reply = await asyncio.to_thread(self.engine.handle, text)
         self.last_reply = reply
         if reply.use_llm:

@@ -33,7 +33,9 @@ from pipecat.workers.runner import WorkerRunner
 
 from pipelines.call_store import save_call_record
 from pipelines.config import BotConfig
+from pipelines.dialogue.grounding_processor import GroundingProcessor
 from pipelines.dialogue.processor import ScenarioProcessor
+from pipelines.dialogue.reply_guard import grounding_metrics
 from pipelines.dialogue.prompt import reply_tokens, system_instruction
 from pipelines.live.db import in_db_thread
 from pipelines.live.no_audio import CallerAudioWatch
@@ -108,6 +110,7 @@ class LiveCall:
     llm: FallbackLLMService
     user_aggregator: object
     scenario: ScenarioProcessor = None  # the conversation brain (every call has one)
+    grounding: GroundingProcessor = None
     audio_watch: CallerAudioWatch | None = None
     lease: object = None  # the admission gate's line (runner.CallHub.start_call)
     started_at: object = field(default_factory=timezone.now)
@@ -174,6 +177,7 @@ class LiveCall:
                                     "transferred_to": self.state.transferred_to, "notes": self.state.notes})
         self.record.scenario, self.record.collected_fields = self.scenario.engine.record_fields()
         self.record.metrics["scenario_engine"] = self.scenario.engine.summary()
+        self.record.metrics["grounding"] = grounding_metrics(self.grounding.replies)
         if store:
             self.stored_attempted = True
             self.saved_call = await in_db_thread(save_call_record, self.record)
@@ -265,8 +269,9 @@ def build_call(
     # LLM only the turns it should answer, with their knowledge.
     audio_watch = CallerAudioWatch()
     scenario = ScenarioProcessor(config, on_end=scenario_ended, retrieve=retrieve)
+    grounding = GroundingProcessor(scenario)  # no LLM sentence reaches TTS before its facts are checked
     processors = [transport.input(), audio_watch, stt, aggregators.user(), scenario,
-                  llm, tts, transport.output(), aggregators.assistant()]
+                  llm, grounding, tts, transport.output(), aggregators.assistant()]
 
     recorder = CallRecorder(input=transport.input(), stt=stt, llm=llm, tts=tts, output=transport.output(),
                             record_audio=record_audio)
@@ -293,4 +298,4 @@ def build_call(
 
     return LiveCall(config=config, info=info, worker=worker, context=context, recorder=recorder,
                     state=state, control=control, llm=llm, user_aggregator=aggregators.user(), scenario=scenario,
-                    audio_watch=audio_watch)
+                    grounding=grounding, audio_watch=audio_watch)

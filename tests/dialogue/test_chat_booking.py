@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 
 import httpx
+from dataclasses import replace
+
 import pytest
 
 from pipelines.dialogue.chat import ChatSession
@@ -111,6 +113,7 @@ def test_a_paraphrase_without_keywords_starts_the_booking(chat):
 
 
 def test_an_off_script_question_is_answered_from_knowledge_by_the_llm(chat):
+    chat.engine.answer_style = "generative"  # a bot whose model is trusted to phrase the answer
     turn = chat.send("Do you sell gift cards?")
     assert turn.kind == "knowledge"
     assert turn.state["scenario"] is None
@@ -119,6 +122,18 @@ def test_an_off_script_question_is_answered_from_knowledge_by_the_llm(chat):
     assert "Gift cards for any amount can be bought at the front desk" in question
     assert "Do you sell gift cards?" in question
     assert turn.reply and turn.reply != chat.config.fallback_phrase
+
+
+def test_with_the_bundled_model_the_answer_is_the_documents_own_words(chat):
+    assert chat.engine.answer_style == "extractive"  # automatic, on the bundled SmolLM2
+    turn = chat.send("Do you sell gift cards?")
+    assert turn.kind == "knowledge" and chat.llm.requests == 0
+    assert "Gift cards for any amount can be bought at the front desk or by phone" in turn.reply
+
+
+def test_a_question_the_documents_do_not_answer_gets_an_honest_dont_know(chat):
+    turn = chat.send("Do you offer tattoo removal?")
+    assert turn.reply.startswith("I'm sorry, I don't have that information.") and chat.llm.requests == 0
 
 
 def test_nonsense_gets_the_fallback_without_asking_the_llm(chat):
@@ -130,7 +145,8 @@ def test_nonsense_gets_the_fallback_without_asking_the_llm(chat):
 
 def test_the_llm_being_down_gives_the_fallback(demo_config, embed, salon_knowledge):
     dead = ChatLLM("http://127.0.0.1:9/v1", "smollm2-135m-instruct", timeout=2)
-    session = ChatSession(demo_config, embed=embed, retrieve=salon_knowledge, llm=dead, clock=fixed_clock)
+    session = ChatSession(replace(demo_config, answer_style="generative"), embed=embed, retrieve=salon_knowledge,
+                          llm=dead, clock=fixed_clock)
     assert session.send("Do you sell gift cards?").reply == demo_config.fallback_phrase
 
 

@@ -115,7 +115,8 @@ def llm_ran(frames) -> bool:
 
 def test_scripted_turns_are_spoken_without_the_llm_and_a_question_reaches_it_with_knowledge(
         demo_config, embed, salon_knowledge, llm_server, receiver):
-    engine = DialogueEngine(demo_config, embed=embed, retrieve=salon_knowledge, clock=fixed_clock)
+    engine = DialogueEngine(demo_config, embed=embed, retrieve=salon_knowledge, clock=fixed_clock,
+                            answer_style="generative")
     processor = ScenarioProcessor(engine)
     turns, context = asyncio.run(converse(processor, llm_server, [
         "can I get my nails done Friday?",

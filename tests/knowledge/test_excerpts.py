@@ -41,12 +41,20 @@ def test_short_passages_are_passed_whole(embedder):
 
 @pytest.mark.models
 @pytest.mark.django_db
-def test_the_bots_retriever_gives_the_price_line_of_an_uploaded_price_list(bot_a, embedder):
+def test_the_bots_retriever_gives_the_chunks_that_hold_the_price_line_of_an_uploaded_price_list(bot_a, embedder):
+    from pipelines.dialogue.answers import extractive_answer
+
     bot_a.use_knowledge = True
     bot_a.save()
     with mock.patch("knowledge.services.queue_ingestion"):
         uploaded = upload_document(bot_a.company, "price_list_2026.pdf", pdf_bytes([SALON_PRICE_LIST]), [bot_a])
     assert ingest(uploaded.document.pk).status == "ready"
     retrieve = default_retriever(BotConfig.for_slug(bot_a.slug))
-    assert retrieve("How much does a gel manicure cost?") == ["Gel manicure: 38 dollars."]
-    assert retrieve("how much is a massage")[0] == "Swedish massage (60 minutes): 90 dollars."
+    nails = retrieve("How much does a gel manicure cost?")
+    assert nails[0].startswith("Nails\n") and "Gel manicure: 38 dollars." in nails[0]  # whole chunk, headed
+    answer = extractive_answer("How much does a gel manicure cost?", nails, embed=embedder.embed)
+    assert "38 dollars" in answer.text and "25" not in answer.text
+    # What the LLM is given (generative answers): only the closest line.
+    assert best_sentences("How much does a gel manicure cost?", nails, embedder.embed) == ["Gel manicure: 38 dollars."]
+    massage = retrieve("how much is a massage")
+    assert "90 dollars" in extractive_answer("how much is a massage", massage, embed=embedder.embed).text
