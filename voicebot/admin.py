@@ -76,7 +76,7 @@ class BotAdmin(CompanyScopedAdmin):
         ("Conversation", {"fields": ("greeting", "system_prompt", "fallback_phrase", "scenarios",
                                      "max_turns", "silence_timeout_sec", "transfer_number")}),
         ("Voice and models", {"fields": ("voice", "stt_model", "llm_model", "temperature", "max_tokens")}),
-        ("Knowledge", {"fields": ("use_knowledge", "knowledge_top_k", "knowledge_score_threshold")}),
+        ("Knowledge", {"fields": ("use_knowledge", "answer_style", "knowledge_top_k", "knowledge_score_threshold")}),
         ("Test call", {"fields": ("test_call",)}),  # live calls: browser call page on the runner
     )
     readonly_fields = ("test_call",)

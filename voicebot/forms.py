@@ -10,7 +10,8 @@ from voicebot.scenarios import ScenarioError, dump_text, parse_scenarios
 SCENARIO_HELP = (
     "YAML. A list of scenarios, each with name, trigger_keywords (and optional example_phrases: callers' "
     "paraphrases match by meaning), collect_fields (name, prompt, optional type: text, phone, date, time, email, "
-    "number, choice with options; optional required, hint), on_complete (an event sent to the bot's tool of that "
+    "number; optional choices: [haircut, {value: gel manicure, also: [gel nails]}], required, hint), on_complete "
+    "(an event sent to the bot's tool of that "
     "name), optional confirm (read the values back first; default true) and use_knowledge_base. You may also paste "
     "a whole document with greeting, scenarios, fallback, max_turns and silence_timeout_sec: those settings are "
     "applied to the bot."

@@ -42,7 +42,7 @@ class BotSerializer(CompanyScopedSerializer):
         fields = [
             "id", "company", "name", "slug", "active", "language", "greeting", "system_prompt", "voice",
             "stt_model", "llm_model", "temperature", "max_tokens", "scenarios", "fallback_phrase", "max_turns",
-            "silence_timeout_sec", "transfer_number", "use_knowledge", "knowledge_top_k",
+            "silence_timeout_sec", "transfer_number", "use_knowledge", "answer_style", "knowledge_top_k",
             "knowledge_score_threshold", "created_at", "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
