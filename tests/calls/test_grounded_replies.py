@@ -16,6 +16,7 @@ from pipelines.config import BotConfig
 from pipelines.dialogue.chat import ChatSession
 from pipelines.live.simulate import simulate_call
 from tests.calls.conftest import audio
+from tests.dialogue.conftest import demo_bot, receiver  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.models, pytest.mark.django_db(transaction=True)]
 
@@ -81,3 +82,41 @@ def test_an_invented_phone_number_is_never_spoken(fake_llm, desk_bot, loaded_mod
     turn = chat.send("What are your opening hours?")
     assert "555" not in turn.reply and turn.reply == replaced[0]["said"]  # the chat predicts the call
     assert chat.record().metrics["grounding"]["replaced"][0]["tried"] == INVENTED
+
+
+def spoken_question(text: str, path) -> str:
+    """``text`` said by Piper (the caller's voice), as a 16 kHz WAV with a second of silence after it."""
+    import wave
+
+    import numpy as np
+
+    from pipelines.model_registry import registry
+
+    voice = registry.piper("")
+    pcm = np.concatenate([np.frombuffer(c.audio_int16_bytes, dtype=np.int16) for c in voice.synthesize(text)])
+    n = int(len(pcm) * 16000 / voice.config.sample_rate)
+    pcm16 = np.interp(np.linspace(0, len(pcm) - 1, n), np.arange(len(pcm)), pcm).astype(np.int16)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes(np.concatenate([np.zeros(4000, np.int16), pcm16, np.zeros(16000, np.int16)]).tobytes())
+    return str(path)
+
+
+def test_a_caller_asking_what_the_documents_do_not_say_hears_an_honest_dont_know(
+        llm_server, loaded_models, demo_bot, tmp_path):  # noqa: F811
+    from unittest import mock
+
+    from knowledge.ingest import ingest
+    from knowledge.sample_docs import SALON_PRICE_LIST, pdf_bytes
+    from knowledge.services import upload_document
+
+    with mock.patch("knowledge.services.queue_ingestion"):
+        uploaded = upload_document(demo_bot.company, "price_list_2026.pdf", pdf_bytes([SALON_PRICE_LIST]), [demo_bot])
+    assert ingest(uploaded.document.pk).status == "ready"
+    question = spoken_question("Do you offer tattoo removal?", tmp_path / "tattoo.wav")
+    call = asyncio.run(simulate_call(BotConfig.for_slug(demo_bot.slug), [question], store=False))
+    turns = [(t.role, t.text) for t in call.recorder.turns if t.text]
+    assert "tattoo" in turns[1][1].lower(), turns
+    assert turns[2][0] == "bot" and turns[2][1].startswith("I'm sorry, I don't have that information."), turns
