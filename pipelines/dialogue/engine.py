@@ -63,6 +63,16 @@ QUESTION_RE = re.compile(
 ASKING_RE = re.compile(r"\?|^\W*(what|when|where|which|who|why|how|do|does|did|can|could|is|are|will|would|should|"
                        r"tell me|i'd like to know|i want to know|i was wondering)\b|\b(how much|price|cost)\b",
                        re.IGNORECASE)
+# What a question about the business sounds like, though it names a booking word, and what a request sounds like.
+POLICY_RE = re.compile(r"\b(cancel\w*|refund\w*|deposit|no[- ]?show|show up|late|miss(ed)?|money (back|down)|"
+                       r"pay|paid|charge\w*|fees?|cost\w*|price\w*|how much|policy|minimum|how (old|early|long|far)|"
+                       r"age|what happens|allowed|can (kids|children)|do i (have|need) to)\b", re.IGNORECASE)
+INFO_QUESTION_RE = re.compile(r"^\W*(?:(?:um|uh|so|hi|hey|yo|ok|okay|well|and)\W+)*(what|when|where|which|who|why|"
+                              r"how|till when|until when|is there|are there|is it|do you|does|can you tell)\b",
+                              re.IGNORECASE)
+BOOKING_REQUEST_RE = re.compile(r"\b(book|booking|schedule|reserve|appointment|"
+                                r"fit me in|squeeze me in|come in|available|availability|slot|opening|"
+                                r"(have|got) time|free (on|at|this|next|tomorrow))\b", re.IGNORECASE)
 STILL_THERE = "Are you still there?"
 SILENCE_GOODBYE = "I haven't heard from you, so I'll end the call now. Goodbye!"
 VALUE_AFTER_RE = re.compile(r"\b(?:to|is|be|was|should be)\s+(.+)$", re.IGNORECASE)
@@ -189,6 +199,10 @@ class DialogueEngine:
         match = self.matcher.match(text)
         if match is not None:
             scenario = next(s for s in self.scenarios if s["name"] == match.scenario)
+            if scenario.get("collect_fields") and self._asks_for_information(text):
+                answer = self._off_script(text, use_knowledge=True)  # "what if I miss my appointment?"
+                if answer.kind == "knowledge" or POLICY_RE.search(text) or INFO_QUESTION_RE.search(text):
+                    return answer  # a question the documents cannot answer: say so, don't start a booking
             logger.info("scenario %s matched by %s (%.2f)", match.scenario, match.how, match.score)
             return self._start(scenario, text)
         return self._off_script(text, use_knowledge=bool(getattr(self.config, "use_knowledge", False)))
@@ -512,9 +526,26 @@ class DialogueEngine:
         elif passages:  # the LLM reads only the closest sentences (prefill time, and less to misread)
             closest = best_sentences(text, passages, self.matcher.embed) if self.matcher.embed else passages
             return Reply(kind="knowledge", use_llm=True, passages=closest, documents=passages)
-        if ASKING_RE.search(text):  # a real question the documents do not answer: say so, never guess
+        if ASKING_RE.search(text) or POLICY_RE.search(text):  # a question the documents don't answer: never guess
             return Reply(self.dont_know(), kind="fallback", passages=passages)
         return Reply(self.config.fallback_phrase, kind="fallback")
+
+    def _asks_for_information(self, text: str) -> bool:
+        """A question about the business (a policy, a price, hours) rather than a request to book, though
+        it names a booking word or a day: the documents are asked first. "Can I come in Friday at 4?"
+        and "I'd like an appointment" are requests; "when are you open on Saturday?" is a question."""
+        if self.retrieve is None:
+            return False
+        if POLICY_RE.search(text):
+            return True
+        if BOOKING_REQUEST_RE.search(text):
+            return False
+        if INFO_QUESTION_RE.search(text):
+            return True
+        if not text.rstrip().endswith("?"):
+            return False
+        found_date = normalize.find_date(text, today=self.today, country=self.country)
+        return found_date is None and normalize.find_time(text, strict=True) is None
 
     def dont_know(self) -> str:
         return answers.dont_know(can_transfer=bool(getattr(self.config, "transfer_number", "")))
