@@ -8,24 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 from django.conf import settings
 
+from pipelines.frozen import freeze
 from voicebot.models import Bot, PhoneNumber
 
 
 class BotNotFound(LookupError):
     """No active bot answers here; the message says what was looked up."""
-
-
-def _freeze(value: Any) -> Any:
-    if isinstance(value, dict):
-        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
-    return value
 
 
 @dataclass(frozen=True)
@@ -77,7 +69,7 @@ class BotConfig:
         company = bot.company
         tools = tuple(
             ToolConfig(
-                name=t.name, description=t.description, parameters=_freeze(t.parameters), url=t.url,
+                name=t.name, description=t.description, parameters=freeze(t.parameters), url=t.url,
                 secret=t.secret, requires_confirmation=t.requires_confirmation,
                 speak_response=t.speak_response, timeout_sec=t.timeout_sec,
             )
@@ -100,7 +92,7 @@ class BotConfig:
             llm_model=bot.llm_model,
             temperature=bot.temperature,
             max_tokens=bot.max_tokens,
-            scenarios=_freeze(bot.scenarios or []),
+            scenarios=freeze(bot.scenarios or []),
             fallback_phrase=bot.fallback_phrase,
             max_turns=bot.max_turns,
             silence_timeout_sec=bot.silence_timeout_sec,

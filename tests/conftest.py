@@ -152,27 +152,9 @@ def llm_server():
     Yields its /v1 base URL; ``voicebot.llm_endpoint.base_url()`` points at it
     (and child processes get it through VOICEBOT_LLM_BASE_URL).
     """
-    import os
-    import subprocess
-
     from django.conf import settings
 
     from voicebot import llm_endpoint
 
-    log = open(settings.DATA_DIR / "llm-tests.log", "w")
-    url, proc = llm_endpoint.start_embedded_server(log=log)
-    previous = os.environ.get("VOICEBOT_LLM_BASE_URL")
-    os.environ["VOICEBOT_LLM_BASE_URL"] = url
-    llm_endpoint.base_url.cache_clear()
-    yield url
-    if previous is None:
-        os.environ.pop("VOICEBOT_LLM_BASE_URL", None)
-    else:
-        os.environ["VOICEBOT_LLM_BASE_URL"] = previous
-    llm_endpoint.base_url.cache_clear()
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with open(settings.DATA_DIR / "llm-tests.log", "w") as log, llm_endpoint.embedded_server_pinned(log=log) as url:
+        yield url

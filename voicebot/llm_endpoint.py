@@ -8,6 +8,7 @@ PyPI package) on loopback, which ``manage.py demo`` starts.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from pathlib import Path
@@ -111,3 +112,31 @@ def start_embedded_server(port: int | None = None, *, log=None, timeout: float =
             where = f"; see {log.name}" if log is not None and hasattr(log, "name") else ""
             raise EmbeddedServerError(f"the bundled llama.cpp server did not start on port {port}{where}")
         time.sleep(0.3)
+
+
+@contextlib.contextmanager
+def embedded_server_pinned(*, log=None):
+    """Run the bundled server for the block and point this process (and its children) at it.
+
+    Yields the /v1 base URL; afterwards the previous ``VOICEBOT_LLM_BASE_URL`` is back and the
+    server is stopped. Used by the tests' session fixture and ``manage.py evaluate``.
+    """
+    import subprocess
+
+    url, proc = start_embedded_server(log=log)
+    previous = os.environ.get("VOICEBOT_LLM_BASE_URL")
+    os.environ["VOICEBOT_LLM_BASE_URL"] = url
+    base_url.cache_clear()
+    try:
+        yield url
+    finally:
+        if previous is None:
+            os.environ.pop("VOICEBOT_LLM_BASE_URL", None)
+        else:
+            os.environ["VOICEBOT_LLM_BASE_URL"] = previous
+        base_url.cache_clear()
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

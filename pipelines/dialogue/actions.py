@@ -28,6 +28,7 @@ from typing import Any, Sequence
 
 import httpx
 
+from pipelines.frozen import thaw
 from voicebot import outbound, signing
 
 logger = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class ActionRunner:
         specs = [
             {"type": "function", "function": {
                 "name": t.name, "description": t.description,
-                "parameters": _plain(t.parameters) or {"type": "object", "properties": {}}}}
+                "parameters": thaw(t.parameters) or {"type": "object", "properties": {}}}}
             for t in self.tools.values()
         ]
         specs.append({"type": "function", "function": {
@@ -134,12 +135,3 @@ def _read_reply(result: ActionResult, response: outbound.OutboundResponse, *, sp
         return
     if isinstance(result.data, dict) and isinstance(result.data.get("say"), str):
         result.say = result.data["say"].strip() if speak else ""
-
-
-def _plain(value):
-    """A frozen (MappingProxy/tuple) JSON value as plain dicts and lists."""
-    if hasattr(value, "items"):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value

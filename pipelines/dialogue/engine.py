@@ -29,6 +29,7 @@ from pipelines.dialogue import answers, normalize
 from pipelines.dialogue.actions import ActionResult, ActionRunner
 from pipelines.dialogue.matcher import Embed, ScenarioMatcher
 from pipelines.dialogue.normalize import Parsed
+from pipelines.frozen import thaw
 from pipelines.dialogue.prompt import resolve_answer_style
 
 logger = logging.getLogger(__name__)
@@ -138,14 +139,6 @@ def _have(field_def: dict) -> str:
     return f"the {_label(field_def)}"
 
 
-def _plain(value: Any) -> Any:
-    if hasattr(value, "items"):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
 class DialogueEngine:
     """One conversation. ``config`` is a ``BotConfig`` (or anything with its attributes)."""
 
@@ -155,7 +148,7 @@ class DialogueEngine:
         self.config = config
         # "extractive" or "generative" (``prompt.resolve_answer_style`` decides "automatic").
         self.answer_style = answer_style or resolve_answer_style(config)
-        self.scenarios = [_plain(s) for s in (config.scenarios or ())]
+        self.scenarios = [thaw(s) for s in (config.scenarios or ())]
         self.matcher = ScenarioMatcher(self.scenarios, embed=embed)
         self.retrieve = retrieve
         self.actions = actions if actions is not None else ActionRunner(getattr(config, "tools", ()))

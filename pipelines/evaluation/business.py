@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines.config import BotConfig
+from pipelines.frozen import thaw
 from pipelines.evaluation.suite import Suite, SuiteError
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def config_texts(config: BotConfig) -> list[str]:
     for scenario in config.scenarios or ():
         for item in scenario.get("collect_fields") or ():
             # The hint the engine says for this field (its own default when the field names none).
-            texts += [item.get("prompt") or "", item.get("hint") or "", hint_for(_plain(item))]
+            texts += [item.get("prompt") or "", item.get("hint") or "", hint_for(thaw(item))]
             for choice in item.get("choices") or item.get("options") or ():
                 if hasattr(choice, "get"):
                     texts += [str(choice.get("value") or ""), *[str(a) for a in choice.get("also") or ()]]
@@ -62,14 +63,6 @@ def config_texts(config: BotConfig) -> list[str]:
                     texts.append(str(choice))
     return [t for t in texts if t]
 
-
-def _plain(value):
-    """A frozen snapshot value (mapping proxies, tuples) as plain dicts and lists, as the engine reads it."""
-    if hasattr(value, "items"):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def chunk_texts(bot_id: int) -> list[str]:
@@ -157,9 +150,6 @@ def close_business(business: Business) -> None:
 def llm_endpoint_up(log_path: Path | None = None):
     """The /v1 endpoint calls use (VOICEBOT_LLM_BASE_URL, Ollama, or the bundled server if one is
     running); otherwise the bundled llama.cpp server is started for the evaluation and stopped after."""
-    import os
-    import subprocess
-
     import httpx
 
     from voicebot import llm_endpoint
@@ -174,20 +164,4 @@ def llm_endpoint_up(log_path: Path | None = None):
         return
     with contextlib.ExitStack() as stack:
         log = stack.enter_context(open(log_path, "w")) if log_path else None
-        url, proc = llm_endpoint.start_embedded_server(log=log)
-        previous = os.environ.get("VOICEBOT_LLM_BASE_URL")
-        os.environ["VOICEBOT_LLM_BASE_URL"] = url
-        llm_endpoint.base_url.cache_clear()
-        try:
-            yield url
-        finally:
-            if previous is None:
-                os.environ.pop("VOICEBOT_LLM_BASE_URL", None)
-            else:
-                os.environ["VOICEBOT_LLM_BASE_URL"] = previous
-            llm_endpoint.base_url.cache_clear()
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        yield stack.enter_context(llm_endpoint.embedded_server_pinned(log=log))

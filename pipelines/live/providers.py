@@ -11,9 +11,11 @@ serializers on every end of the pipeline, so these run with ``auto_hang_up=False
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
+from typing import Callable
+from urllib.parse import urlencode
 from xml.sax.saxutils import escape
 
-from loguru import logger
 from pipecat.frames.frames import EndFrame, TTSSpeakFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
@@ -21,6 +23,7 @@ from pipecat.runner.utils import parse_telephony_websocket
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 from pipecat.workers.runner import WorkerRunner
 
+from pipelines.live import twilio
 from pipelines.live.services import SharedPiperTTSService
 
 PROVIDERS = ("twilio", "telnyx", "plivo", "exotel")
@@ -111,3 +114,29 @@ def telnyx_stream_texml(stream_url: str) -> str:
 def plivo_apology_xml(text: str) -> str:
     """Plivo's answer that says ``text`` and hangs up (TeXML, like TwiML, uses ``twilio.apology_twiml``)."""
     return f'<?xml version="1.0" encoding="UTF-8"?><Response><Speak>{escape(text)}</Speak><Hangup/></Response>'
+
+
+@dataclass(frozen=True)
+class VoiceWebhook:
+    """How a provider announces a call and how it is answered: the route, where the call id is,
+    the apology document (unknown number, busy) and the document that connects the media stream."""
+
+    path: str
+    call_id_fields: tuple[str, ...]
+    apology: Callable[[str], str]
+    stream: Callable[[str, str], str]  # (stream URL, token) -> the answer
+
+
+def _with_token(url: str, token: str) -> str:
+    return f"{url}?{urlencode({'token': token})}"
+
+
+VOICE_WEBHOOKS = {
+    "twilio": VoiceWebhook("/telephony/twilio/voice", ("CallSid",), twilio.apology_twiml,
+                           lambda url, token: twilio.stream_twiml(url, {"token": token})),
+    # Telnyx TeXML (TwiML-compatible): the token rides on the stream URL (TeXML streams have no parameters).
+    "telnyx": VoiceWebhook("/telephony/telnyx/voice", ("CallControlId", "CallSid"), twilio.apology_twiml,
+                           lambda url, token: telnyx_stream_texml(_with_token(url, token))),
+    "plivo": VoiceWebhook("/telephony/plivo/answer", ("CallUUID",), plivo_apology_xml,
+                          lambda url, token: plivo_answer_xml(_with_token(url, token))),
+}

@@ -170,53 +170,27 @@ def create_app(hub: CallHub | None = None, *, preload: bool = True, spool_replay
             return BUSY
         return config
 
-    def stream_with_token(request: Request, provider: str, config: BotConfig, call_id: str, to: str, from_: str):
-        token = stream_tokens.issue(provider=provider, call_id=call_id, to=to, from_=from_, bot=config.slug)
-        return public_url.stream_url(request, f"/telephony/{provider}/media"), token
+    def voice_webhook(provider: str):
+        """The webhook a provider calls when a call comes in: verified, routed, answered with a stream and its token."""
+        spec = providers.VOICE_WEBHOOKS[provider]
 
-    async def twilio_voice(request: Request):
-        try:
-            form, _ = await verified_webhook(request, "twilio")
-        except Refused as refused:
-            return refused.response
-        to, from_, call_sid = form.get("To", ""), form.get("From", ""), form.get("CallSid", "")
-        if not call_sid:
-            return Response("CallSid missing", status_code=400)
-        config = await routed("twilio", to, call_sid)
-        if isinstance(config, str):
-            return Response(twilio.apology_twiml(config), media_type=XML)
-        url, token = stream_with_token(request, "twilio", config, call_sid, to, from_)
-        return Response(twilio.stream_twiml(url, {"token": token}), media_type=XML)
+        async def answer(request: Request):
+            try:
+                form, _ = await verified_webhook(request, provider)
+            except Refused as refused:
+                return refused.response
+            to, from_ = form.get("To", ""), form.get("From", "")
+            call_id = next((form[name] for name in spec.call_id_fields if form.get(name)), "")
+            if not call_id:
+                return Response(f"{spec.call_id_fields[-1]} missing", status_code=400)
+            config = await routed(provider, to, call_id)
+            if isinstance(config, str):
+                return Response(spec.apology(config), media_type=XML)
+            token = stream_tokens.issue(provider=provider, call_id=call_id, to=to, from_=from_, bot=config.slug)
+            url = public_url.stream_url(request, f"/telephony/{provider}/media")
+            return Response(spec.stream(url, token), media_type=XML)
 
-    async def telnyx_voice(request: Request):
-        """Telnyx TeXML: the stream URL carries the token (TeXML streams have no parameters of their own)."""
-        try:
-            form, _ = await verified_webhook(request, "telnyx")
-        except Refused as refused:
-            return refused.response
-        to, from_ = form.get("To", ""), form.get("From", "")
-        call_id = form.get("CallControlId") or form.get("CallSid", "")
-        if not call_id:
-            return Response("CallSid missing", status_code=400)
-        config = await routed("telnyx", to, call_id)
-        if isinstance(config, str):
-            return Response(twilio.apology_twiml(config), media_type=XML)
-        url, token = stream_with_token(request, "telnyx", config, call_id, to, from_)
-        return Response(providers.telnyx_stream_texml(f"{url}?{urlencode({'token': token})}"), media_type=XML)
-
-    async def plivo_answer(request: Request):
-        try:
-            form, _ = await verified_webhook(request, "plivo")
-        except Refused as refused:
-            return refused.response
-        to, from_, call_uuid = form.get("To", ""), form.get("From", ""), form.get("CallUUID", "")
-        if not call_uuid:
-            return Response("CallUUID missing", status_code=400)
-        config = await routed("plivo", to, call_uuid)
-        if isinstance(config, str):
-            return Response(providers.plivo_apology_xml(config), media_type=XML)
-        url, token = stream_with_token(request, "plivo", config, call_uuid, to, from_)
-        return Response(providers.plivo_answer_xml(f"{url}?{urlencode({'token': token})}"), media_type=XML)
+        return answer
 
     async def plivo_transfer(request: Request):
         """The XML Plivo fetches for a transfer (``aleg_url``): dial the number the signed token names."""
@@ -435,9 +409,8 @@ def create_app(hub: CallHub | None = None, *, preload: bool = True, spool_replay
 
     app = Starlette(routes=[
         Route("/healthz", healthz),
-        Route("/telephony/twilio/voice", twilio_voice, methods=["POST"]),
-        Route("/telephony/telnyx/voice", telnyx_voice, methods=["POST"]),
-        Route("/telephony/plivo/answer", plivo_answer, methods=["POST"]),
+        *(Route(spec.path, voice_webhook(provider), methods=["POST"])
+          for provider, spec in providers.VOICE_WEBHOOKS.items()),
         Route("/telephony/plivo/transfer", plivo_transfer, methods=["GET", "POST"]),
         WebSocketRoute("/telephony/{provider}/media", media_stream),
         WebSocketRoute("/telephony/{provider}/media/{secret}", media_stream),

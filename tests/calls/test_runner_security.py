@@ -134,6 +134,9 @@ def test_every_stream_start_takes_a_line_runner_and_company(runner, desk_number,
 
     settings.CALLS_MAX_CONCURRENT = 2  # the runner's lines
     asyncio.run(start_three())
+    deadline = time.monotonic() + 5  # the refused call's hang-up follows its apology
+    while not fake_twilio.requests and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert fake_twilio.requests == [("/2010-04-01/Accounts/ACtest/Calls/CAline2.json", {"Status": "completed"})]
     wait_for_call("CAline1")
 
