@@ -21,10 +21,28 @@ children is not. A sentence answers when
   "Gel polish costs 35 dollars"); a capitalised name in the question
   ("Brazilian wax") must be there;
 - it holds the kind of fact asked for: a price for "how much", a time or day
-  for "when"/"what time", a duration for "how long", a phone number for "what's
-  your number", an e-mail address for "e-mail", a place for "where";
+  for "when"/"what time"/"till when", a duration for "how long", a phone number
+  for "what's your number", an e-mail address for "e-mail", a place for "where",
+  a name for "what's the name of ..."/"who is the ..." (the role itself, no
+  synonym: a hygienist is no dentist);
 - and its meaning is close enough (all-MiniLM-L6-v2 cosine, when ``embed`` is
   given; without it the lexical test alone decides, more strictly).
+
+Callers' wording: fillers ("yo", "you guys", "somewhere", "gonna") are no key
+words; spoken phrases stand for the documents' words ("bail on" = cancel, "put
+money down" = deposit, "money back" = refund, "pay with my phone" = Apple Pay,
+Google Pay..., "during the week" = Monday to Friday, "a back rub" = back
+massage). Some words are answered one way only ("credit cards" by "Visa", a
+"minimum" by "from 20 dollars", a no-show by the cancellation terms), and a
+sentence that names the key word itself beats one that answers it only that
+way. A service the passages list with a price ("Men's classic haircut: 30
+dollars") is also covered, one way, by a policy about "services" ("If you are
+not happy with a service..."), never a service they do not list. The meaning
+decides *which* acceptable sentence is said, never *whether* one is: a word
+alone is as close to a sentence that lacks it ("bitcoin" to a list of payment
+methods) as a real synonym ("phone" to "Apple Pay"), so that stays lexical.
+Among list lines the one whose item is what was asked wins: "a guy's cut" is
+"Men's classic haircut", not "Beard trim, added to a men's cut".
 
 Only the sentences that pass the lexical test are embedded (at most 12, cached
 between questions), so an answer costs one question embedding and a few
@@ -46,6 +64,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -75,6 +94,7 @@ MIN_SIMILARITY_NO_KEYS = 0.40  # the question has no key word and asks for no ki
 MIN_SIMILARITY_KIND_ONLY = 0.30  # no key word, a kind of fact ("what are your opening hours?")
 MIN_SIMILARITY_STRONG = 0.10  # ... and the sentence holds that fact outright (a street address for "where are you?")
 STRONG_BONUS = 0.15  # added to the score of such a sentence
+SPECIFICITY_PENALTY = 0.15  # taken off a list line's score, times the share of its item words not asked about
 SECOND_SENTENCE_RATIO = 0.92  # a second sentence is added when it scores this close to the first
 MAX_WORDS = 20  # a longer sentence is cut to the clause that answers
 MAX_CANDIDATES = 12  # sentences embedded per question, at most
@@ -101,7 +121,12 @@ treatments procedure procedures option options information info detail details l
 cover come comes came coming add added adding always never often sometimes today tomorrow tonight
 yesterday morning afternoon evening later work works working night tonight terrible awful horrible severe
 serious really big huge
+yo um uh uhm er erm hmm oh ah gonna wanna gotta kinda sorta lemme gimme dude bro mate ya yeah yep yup nope alright
+somewhere anywhere someplace anyplace during till until til stuff basically actually honestly literally anyway
+uses seen sees
 """.split())
+# Casual speech ("yo", "you guys", "gonna") is in QUESTION_FILLER and PHRASES: a caller's filler must not
+# become a key word that no sentence covers.
 
 # Phrases said for one word (before the key words are picked).
 PHRASES: list[tuple[re.Pattern, str]] = [
@@ -115,9 +140,28 @@ PHRASES: list[tuple[re.Pattern, str]] = [
     (re.compile(r"\bget\s+in(?:side)?\b", _I), "access"),
     (re.compile(r"\bwi[\s-]?fi\b", _I), "wifi"),
     (re.compile(r"\bcheck[\s-]ups?\b", _I), "checkup"),
-    (re.compile(r"\bfirst\s+(?:visit|appointment|consultation)\b|\bfirst\s+time\s+(?:here|with\s+you)\b", _I),
-     "new patient"),
+    (re.compile(r"\bfirst\s+(?:visit|appointment|consultation)\b"
+                r"|\bfirst\s+time\s+(?:here|with\s+you|coming|visiting|in|at)\b", _I), "firstvisit"),
     (re.compile(r"\bblow[\s-]?dry\b", _I), "blowdry"),
+    # spoken ways to say what the documents say otherwise
+    (re.compile(r"\byou\s+(?:guys|gals|folks|people|lot|all)\b|\by'?all\b", _I), "you"),
+    (re.compile(r"\b(?:bail(?:ed|ing)?|back(?:ed|ing)?\s+out|call(?:ed|ing)?\s+(?:it\s+)?off)\b", _I), "cancel"),
+    (re.compile(r"\b(?:don'?t|didn'?t|doesn'?t|do\s+not|did\s+not|not|never)\s+(?:just\s+)?turn\s+up\b", _I),
+     "noshow"),
+    (re.compile(r"\blast[\s-]minute\b", _I), "late"),
+    (re.compile(r"\bit'?s\s+(?:really\s+|very\s+|so\s+|getting\s+)?late\b|\blate\s+at\s+night\b", _I), "night"),
+    (re.compile(r"\bpick(?:ing|ed)?\s+(?:(?:it|them|my|the|your|our|his|her|a)\s+(?:\w+\s+)?)?up\b", _I), "collect"),
+    (re.compile(r"\bmoney\s+back\b", _I), "refund"),
+    (re.compile(r"\bput\s+(?:some\s+|any\s+)?money\s+down\b|\bdown[\s-]?payment\b"
+                r"|\bpay\s+(?:\w+\s+)?(?:up[\s-]?front|in\s+advance)\b", _I), "deposit"),
+    (re.compile(r"\b(?:don'?t|didn'?t|do\s+not|did\s+not)\s+(?:really\s+)?(?:like|love)\b", _I), "dislike"),
+    (re.compile(r"\b(?:during|in|through(?:out)?)\s+the\s+week\b|\b(?:on\s+)?weekdays\b|\bmid-?week\b", _I),
+     "weekday"),
+    (re.compile(r"\b(pay(?:ing)?|payment)\s+(?:with|by|using|on|via|through)\s+(?:my\s+|a\s+|your\s+|the\s+)?"
+                r"(?:phone|mobile|cell(?:\s*phone)?|smartphone|iphone|android|watch|smartwatch)\b", _I), r"\1 mobilepay"),
+    # "a regular check-up": the standard one, not "regular clients"
+    (re.compile(r"\b(a|an|the|your|my)\s+regular\s+(?!(?:customers?|clients?|patients?|guests?|visitors?|members?"
+                r"|basis)\b)", _I), r"\1 "),
 ]
 
 # Light synonyms: every word of a group stands for the others. Stems are taken at import.
@@ -129,17 +173,18 @@ SYNONYMS: list[tuple[str, ...]] = [
     ("cut", "trim", "haircut", "haircuts", "trimmed", "cuts"),
     ("color", "colour", "dye", "dyed", "tint", "tinting", "colourist", "colorist", "coloring", "colouring", "blonde",
      "blond", "brunette", "highlights", "balayage", "ombre", "grey", "gray"),
-    ("nail", "fingernail", "manicure", "mani", "manicurist"),
+    ("nail", "fingernail", "manicure", "mani", "manicurist", "polish"),
     ("gel", "shellac", "gelish"),
     ("foot", "feet", "toe", "toes", "toenail", "pedicure", "podiatrist", "podiatry", "chiropody", "chiropodist"),
     ("brow", "eyebrow"),
     ("lash", "eyelash"),
     ("face", "facial"),
-    ("massage", "rubdown", "masseuse", "masseur"),
+    ("massage", "rub", "rubs", "rubdown", "masseuse", "masseur"),
     ("partner", "couple", "couples", "husband", "wife", "boyfriend", "girlfriend", "spouse"),
     ("book", "booking", "appointment", "appointments", "appt", "reserve", "reserving", "reservation", "slot",
      "schedule", "scheduling"),
-    ("cancel", "cancellation", "cancelling", "canceling", "reschedule", "noshow", "noshows"),
+    ("cancel", "cancellation", "cancelling", "canceling", "reschedule"),
+    ("noshow", "noshows", "miss", "missed"),
     ("late", "delay", "delayed", "lateness", "behind", "arrive"),
     ("pay", "payment", "paying", "card", "cash", "contactless"),
     ("gift", "present", "voucher", "giftcard", "coupon"),
@@ -157,7 +202,8 @@ SYNONYMS: list[tuple[str, ...]] = [
     ("job", "hiring", "hire", "career", "careers", "vacancy", "vacancies", "position", "recruiting", "apply", "cv",
      "resume", "apprentice"),
     ("refund", "refundable", "reimburse", "reimbursement"),
-    ("fix", "correct", "redo", "repair", "adjust", "complaint", "unhappy", "happy", "wrong", "bad", "mistake"),
+    ("fix", "correct", "redo", "repair", "adjust", "complaint", "unhappy", "happy", "wrong", "bad", "mistake",
+     "dislike", "hate", "disappointed", "satisfied", "dissatisfied", "unsatisfied"),
     ("long", "longer", "length", "lengthen"),
     ("frizz", "frizzy", "smooth", "smooths", "smoothing", "straighten", "straightening"),
     ("allergy", "allergies", "allergic", "react", "reaction", "sensitive", "sensitivity", "hypoallergenic",
@@ -182,14 +228,16 @@ SYNONYMS: list[tuple[str, ...]] = [
     ("emergency", "urgent", "urgently", "asap"),
     ("pain", "ache", "aching", "toothache", "hurt", "hurts", "sore", "painful"),
     ("brace", "braces", "orthodontic", "orthodontics", "orthodontist", "aligner", "aligners"),
-    ("new", "first"),
+    ("new", "first", "firstvisit"),
     ("xray", "scan", "imaging"),
     ("eye", "eyes", "vision", "optician", "optometrist", "glasses", "contacts"),
     # restaurants and shops
     ("menu", "dish", "dishes", "food", "meal", "meals"),
     ("vegetarian", "veggie", "vegan", "plantbased", "meatless"),
     ("gluten", "celiac", "coeliac", "glutenfree"),
-    ("takeaway", "takeout", "delivery", "deliver", "delivers", "collection", "pickup"),
+    ("takeaway", "takeout", "delivery", "deliver", "delivers", "collection", "pickup", "collect", "collected"),
+    ("yearly", "annual", "annually"),
+    ("home", "house"),
     ("alcohol", "wine", "beer", "bar", "cocktail", "cocktails"),
     ("tire", "tyre", "tires", "tyres", "wheel", "wheels"),
     ("deposit", "downpayment", "prepayment"),
@@ -201,15 +249,25 @@ EXPANSIONS = {
     "blowdry": ("blow",), "style": ("styling",), "styled": ("styling",), "mother": ("gift",), "mom": ("gift",),
     "mum": ("gift",), "instalment": ("plan", "financing", "finance", "monthly"),
     "installment": ("plan", "financing", "finance", "monthly"), "finance": ("plan", "instalment"),
+    # a no-show is answered by the cancellation terms when nothing names it
+    "noshow": ("cancel", "cancellation"),
+    # "do I have to pay" is answered by what is charged
+    "pay": ("charge", "charged", "fee", "fees"),
+    # the card brands are credit cards; "from 20 dollars" is the minimum
+    "credit": ("visa", "mastercard", "amex", "maestro", "card"),
+    "minimum": ("from", "least", "starting", "lowest"),
+    # paying with a phone: the wallets' names
+    "mobilepay": ("apple", "google", "samsung", "contactless", "nfc", "wallet", "mobile"),
 }
 
-_CONCEPTS: dict[str, set[str]] = {}
+_CONCEPTS: dict[str, set[str]] = {}  # a stem -> the stems of its synonym groups
 for _group in SYNONYMS:
     _stems = {stem(normalise_word(w)) for w in _group}
     for _s in _stems:
         _CONCEPTS.setdefault(_s, set()).update(_stems)
+_ONE_WAY: dict[str, set[str]] = {}  # a stem -> what also answers it (weaker: see _coverage)
 for _word, _more in EXPANSIONS.items():
-    _CONCEPTS.setdefault(stem(_word), {stem(_word)}).update(stem(normalise_word(w)) for w in _more)
+    _ONE_WAY.setdefault(stem(_word), set()).update(stem(normalise_word(w)) for w in _more)
 
 # --- what kind of answer a question wants --------------------------------------------------------
 
@@ -229,13 +287,20 @@ _TYPE_PATTERNS: list[tuple[str, re.Pattern]] = [
     ("hours", re.compile(r"\b(?:opening|business|office)\s+(?:hours|times)\b|\bwhat\s+time\b|\bhours\b"
                          r"|\b(?:are|is)\s+(?:you|the\s+\w+)\s+(?:open|closed|working)\b"
                          r"|\bwhen\s+(?:do|does|are|is)\s+(?:you|the\s+\w+)\s+(?:open|close|closed)\b"
-                         r"|\b(?:open|closed)\s+(?:on|at|today|tomorrow|this|next)\b", _I)),
+                         r"|\b(?:open|closed)\s+(?:on|at|today|tomorrow|this|next)\b"
+                         r"|\b(?:till|until|til)\s+(?:when|what\s+time)\b"
+                         r"|\bopen\s+(?:on\s+)?(?:mon|tues|wednes|thurs|fri|satur|sun)days?\b"
+                         r"|\b(?:are|is)\s+(?:you|the\s+\w+)\s+(?:around|there|in)\s+(?:on|at|today|tomorrow|this|next"
+                         r"|during|in\s+the)\b", _I)),
     ("when", re.compile(r"\bwhen\b|\bwhat\s+(?:day|days|date)\b|\bwhich\s+(?:day|days|date)\b"
                         r"|\bhow\s+(?:early|soon|far\s+ahead"
                         r"|far\s+in\s+advance)\b", _I)),
     ("where", re.compile(r"\bwhere\b|\baddress\b|\blocat(?:ed|ion)\b|\bdirections\b|\bfind\s+you\b"
                          r"|\bget\s+(?:to\s+you|there)\b", _I)),
     ("where", re.compile(r"\bhow\s+far\b", _I)),
+    ("name", re.compile(r"\bwhat(?:'s|\s+is|\s+are)\s+(?:the\s+)?names?\s+of\b|\b(?:his|her|their)\s+names?\b"
+                        r"|\bwhat(?:'s|\s+is)\s+(?:the\s+|your\s+)?\w+(?:'s|s')\s+name\b"
+                        r"|\bwho(?:'s|\s+is|\s+are)\s+(?:the|your|our)\s+(?!one\b|person\b|people\b)\w+", _I)),
     ("count", re.compile(r"\bhow\s+many\b", _I)),
     ("who", re.compile(r"\bwho\b", _I)),
 ]
@@ -248,10 +313,11 @@ _TYPE_WORDS = {
               "start", "starts", "begin", "begins", "finish", "finishes", "end", "ends"},
     "when": {"when", "day", "days", "date", "early", "soon", "advance", "ahead"},
     "where": {"where", "located", "location", "directions", "find", "get", "there", "far"},
-    "phone": {"phone", "telephone", "number", "call", "contact", "mobile", "fax"},
+    "phone": {"phone", "telephone", "number", "call", "contact", "mobile", "fax", "ring"},
     "email": {"email", "e-mail", "mail", "address", "contact"},
     "count": {"many", "number"},
     "who": {"who"},
+    "name": {"name", "names", "called"},
 }
 _PLACE = re.compile(r"\b(?:street|st\.|lane|road|rd\.|avenue|ave\.|boulevard|square|plaza|floor|building|station|suite|"
                     r"unit|block|near|next\s+to|opposite|behind|above|below|across|corner|entrance|on\s+foot|online|"
@@ -313,6 +379,8 @@ def _satisfies(kind: str, text: str, found: list) -> bool:
         return "number" in kinds or "price" in kinds
     if kind == "who":
         return "name" in kinds or bool(_ROLE_WORDS.search(text))
+    if kind == "name":  # "the name of your nail technician": a name, not "two nail technicians"
+        return "name" in kinds
     return True
 
 
@@ -341,7 +409,9 @@ def _analyse(question: str) -> _Question:
         raw = m.group()
         low = raw.lower().replace("’", "'")
         word = normalise_word(raw)
-        if low in QUESTION_FILLER or word in QUESTION_FILLER or low in type_words or word in type_words:
+        body_part = low == "back" and i > 0 and tokens[i - 1].group().lower() in _BODY_DETERMINERS  # "a back rub"
+        if (low in QUESTION_FILLER or word in QUESTION_FILLER or low in type_words or word in type_words) \
+                and not body_part:
             continue
         if word.isdigit() or word in _NUMBER_WORDS or low.endswith(("-old", "-olds")):  # "eight-year-old"
             continue
@@ -358,6 +428,7 @@ def _analyse(question: str) -> _Question:
     return _Question(question, kind, tuple(keys), tuple(names))
 
 
+_BODY_DETERMINERS = {"a", "my", "the", "your", "his", "her", "our", "lower", "upper", "sore", "bad"}
 _LY_NOUNS = {"family", "jelly", "belly", "lily", "ally", "rally", "bully", "holly", "italy", "july", "assembly",
              "supply", "reply", "monthly", "weekly", "daily", "yearly", "early", "fly", "butterfly", "anomaly"}
 _NUMBER_WORDS = set(UNITS) | set(TENS) | {"hundred", "thousand", "dozen", "half", "quarter"}
@@ -378,17 +449,27 @@ def _stems_of(text: str) -> set[str]:
     return out
 
 
-def _covers(key: str, stems: set[str]) -> bool:
+def _coverage(key: str, stems: set[str], exact: bool = False) -> int:
+    """2: ``stems`` name the key word itself (its stem, a synonym, a longer or shorter form);
+    1: only something that answers it one way ("Saturday" for "weekend", "cancel" for a no-show);
+    0: neither. ``exact``: no synonyms, nothing one way (who someone is: a hygienist is no dentist)."""
     if key in stems:
-        return True
-    related = _CONCEPTS.get(key)
+        return 2
+    related = None if exact else _CONCEPTS.get(key)
     if related and related & stems:
-        return True
+        return 2
     if len(key) >= 4:  # "frizzy" ~ "frizz", "colorist" ~ "color"
         for s in stems:
             if len(s) >= 4 and (s.startswith(key) or key.startswith(s)) and abs(len(s) - len(key)) <= 4:
-                return True
-    return False
+                return 2
+    more = None if exact else _ONE_WAY.get(key)
+    if more and more & stems:
+        return 1
+    return 0
+
+
+def _covers(key: str, stems: set[str]) -> bool:
+    return _coverage(key, stems) > 0
 
 
 # --- passages -> units ---------------------------------------------------------------------------------
@@ -462,8 +543,12 @@ def _units(passages: Sequence[str]) -> list[_Unit]:
                 units.append(_Unit(sentence, heading, p_index, index, prev))
                 prev = sentence
                 index += 1
-        # What the passage is about: its heading and its first sentence.
-        topic = units[first_unit].text if len(units) > first_unit else ""
+        # What the passage is about: its heading and its first sentence -- not the first item of a list
+        # ("Classic manicure: 25 dollars" is no more what the nail prices are about than "Gel manicure: 35").
+        own_units = units[first_unit:]
+        topic = own_units[0].text if own_units else ""
+        if len(own_units) > 1 and all(_LABEL_VALUE.fullmatch(u.text) for u in own_units[:2]):
+            topic = ""
         for unit in units[first_unit:]:
             unit.around = topic
     return units
@@ -507,12 +592,22 @@ def spoken(text: str) -> str:
     return text[0].upper() + text[1:] if text else text
 
 
+# "Label: value" (a list line). The colon of a clock time ("from 7:30 am") is not one.
+_LABEL_VALUE = re.compile(r"(?P<label>(?:[^:]|(?<=\d):(?=\d)){2,60}?)\s*(?:(?<!\d):|:(?!\d)|\s[–—-]\s)\s*(?P<value>.+)")
+
+
 def _list_line(text: str, heading: str) -> str | None:
-    """ "Gel manicure: 35 dollars" -> "A gel manicure is 35 dollars." (None if not a label: value line)."""
-    m = re.fullmatch(r"(?P<label>[^:]{2,60}?)\s*(?::|\s[–—-]\s)\s*(?P<value>.+)", text)
+    """ "Gel manicure: 35 dollars" -> "A gel manicure is 35 dollars."; "Full-body massage, 60 minutes: 70
+    dollars" -> "A full-body massage, 60 minutes, is 70 dollars." (None if not a label: value line)."""
+    m = _LABEL_VALUE.fullmatch(text)
     if not m or len(m.group("value").split()) > 20:
         return None
     label, value = m.group("label").strip(), m.group("value").strip().rstrip(".")
+    head, comma, rest = label.partition(", ")
+    # The item, then what qualifies it: the verb agrees with the item ("massage ... is", not "minutes are").
+    if comma and head and rest and not day_mentions(label) and label.lower() not in _GENERIC_LABELS \
+            and (not head[0].islower() or heading):
+        return f"{_noun_phrase(head, capital=True)}, {rest}, {'are' if _plural(head) else 'is'} {value}."
     if not label or label[0].islower() and not heading:
         return None
     low_label = label.lower()
@@ -620,19 +715,58 @@ class _Candidate:
     strong: bool = False  # holds the very kind of fact asked for (an address, a phone number, opening times)
     part: int = 0  # 0: the whole sentence; 1, 2...: its clauses in order
     absent: tuple[str, ...] = ()  # the question's key words it lacks
+    named: frozenset[str] = frozenset()  # key words the text itself names (or a synonym)
+    one_way: frozenset[str] = frozenset()  # key words the text only answers one way ("cancel" for a no-show)
+    extra: float = 0.0  # share of a list line's item words the question does not ask about
 
     @property
     def score(self) -> float:
-        return 0.6 * self.similarity + 0.4 * self.lexical + (STRONG_BONUS if self.strong else 0.0)
+        return (0.6 * self.similarity + 0.4 * self.lexical + (STRONG_BONUS if self.strong else 0.0)
+                - SPECIFICITY_PENALTY * self.extra)
 
 
-def _lexical(q: _Question, text: str, unit: _Unit) -> tuple[int, tuple[str, ...], float, bool] | None:
-    """(covered, missing key words, share, topic needed) of the question's key words in ``text``.
+# Words of a list line's item that say it is the plain one ("Classic manicure" for "a manicure").
+_DEFAULT_MODIFIERS = {"classic", "standard", "regular", "basic", "simple", "normal", "plain", "ordinary", "usual",
+                      "traditional", "original"}
+
+
+def _extra_share(q: _Question, text: str) -> float:
+    """How much of a list line's item ("Beard trim, added to a men's cut: 12 dollars" -> "Beard trim") is
+    not what the question asks about: "a guy's cut" is "Men's classic haircut" (nothing more), not the beard
+    trim; "nails with gel polish" is "Gel manicure", not "Removal of old gel polish". 0 for other sentences."""
+    if not q.keys:
+        return 0.0
+    m = _LABEL_VALUE.fullmatch(text)
+    if not m:
+        return 0.0
+    head = re.split(r",|\(|\s[–—-]\s", m.group("label"))[0]
+    type_words = _TYPE_WORDS.get(q.kind, set())
+    words_ = []
+    for raw in _TOKEN.findall(head):
+        word = normalise_word(raw)
+        if (len(word) < 2 or word.isdigit() or word in QUESTION_FILLER or raw.lower() in QUESTION_FILLER
+                or word in _NUMBER_WORDS or word in _DEFAULT_MODIFIERS or word in type_words):
+            continue
+        words_.append(stem(word))
+    if not words_:
+        return 0.0
+    extra = [w for w in words_ if not any(_covers(k, {w}) for k in q.keys)]
+    return len(extra) / len(words_)
+
+
+def _lexical(q: _Question, text: str, unit: _Unit, offered: frozenset[str] = frozenset()
+             ) -> tuple[int, tuple[str, ...], float, bool, tuple[frozenset[str], frozenset[str]]] | None:
+    """(covered, missing key words, share, topic needed, (named, one way)) of the question's key words in
+    ``text``.
 
     A key word counts as covered when it is in the text itself (with the sentence before, when
     the text starts with a pronoun), in the heading, or in the passage's first sentence; at least
     one must be in the text or heading. "Topic needed": one is not in the text but in the first
-    sentence, so that sentence is said first. None when a name of the question is not there.
+    sentence, so that sentence is said first. "Named": the key words the text itself names (or a
+    synonym); "one way": those it only answers one way ("cancel" for a no-show). A service the
+    passages list (``offered``: "haircut" from "Men's classic haircut: 30 dollars") is also covered
+    by a sentence about "services" or "treatments" ("If you are not happy with a service...").
+    None when a name of the question is not there.
     """
     own_text = f"{text} {unit.prev}" if _PRONOUN_START.match(text) and unit.prev else text
     own = _stems_of(own_text)
@@ -645,17 +779,51 @@ def _lexical(q: _Question, text: str, unit: _Unit) -> tuple[int, tuple[str, ...]
         plain = {normalise_word(w) for w in _TOKEN.findall(f"{own_text} {unit.heading} {unit.around}")}
         if any(name not in plain and stem(name) not in around for name in q.names):
             return None
-    direct = sum(1 for k in q.keys if _covers(k, near))
+    exact = q.kind in ("name",)  # "the name of the hygienist": the hygienist, not "our general dentists"
+    generic = bool(own & _GENERIC_SERVICE)
+
+    direct = sum(1 for k in q.keys if _coverage(k, near, exact=exact))
     if q.keys and not direct:
-        return 0, q.keys, 0.0, False
-    covered = [k for k in q.keys if _covers(k, around)]
+        return 0, q.keys, 0.0, False, (frozenset(), frozenset())
+    # A listed service is "a service" only besides a key word the text has itself (direct, above).
+    covered = [k for k in q.keys if _coverage(k, around, exact=exact) or (generic and k in offered)]
     needs_topic = any(not _covers(k, own) and _covers(k, topic) for k in covered)
     share = (direct + len(covered)) / (2 * len(q.keys)) if q.keys else 0.0
-    return len(covered), tuple(k for k in q.keys if k not in covered), share, needs_topic
+    own_levels = {k: _coverage(k, own, exact=exact) for k in covered}
+    named = frozenset(k for k, v in own_levels.items() if v == 2)
+    one_way = frozenset(k for k, v in own_levels.items() if v == 1)
+    return len(covered), tuple(k for k in q.keys if k not in covered), share, needs_topic, (named, one_way)
+
+
+# Words that stand for any of the services a business lists.
+_GENERIC_SERVICE = {stem(w) for w in ("service", "services", "treatment", "treatments", "procedure", "procedures",
+                                      "session", "sessions")}
+
+
+def _offered(q: _Question, units: list[_Unit]) -> frozenset[str]:
+    """The question's key words that name a service the passages list with a price or a duration
+    ("Men's classic haircut: 30 dollars"): what "a service" in a policy sentence may stand for."""
+    found = set()
+    for unit in units:
+        label = _priced_label(unit.text)
+        if label:
+            found.update(k for k in q.keys if _coverage(k, label) == 2)
+    return frozenset(found)
+
+
+@lru_cache(maxsize=4096)
+def _priced_label(text: str) -> frozenset[str]:
+    """The stems of a list line's label when its value is a price or a duration (else empty)."""
+    m = _LABEL_VALUE.fullmatch(text)
+    if not m or not (_DURATION.search(m.group("value")) or any(f.kind == "price" for f in facts(m.group("value")))):
+        return frozenset()
+    return frozenset(_stems_of(m.group("label")))
 
 
 def _acceptable(c: _Candidate, q: _Question, semantic: bool) -> bool:
     if not q.keys:  # "what's your address?": the kind of fact asked for, and the meaning
+        if q.kind == "name":  # "what's your name?": the name of what, the documents cannot tell
+            return False
         if not semantic:  # without meaning: only a specific kind, from the best ranked passage
             return q.kind in ("hours", "where", "phone", "email") and c.unit.passage == 0
         if c.strong:
@@ -710,6 +878,7 @@ def extractive_answer(question: str, passages: list[str], *, embed: Embed | None
         return None
     q = _analyse(question)
     units = _units(passages)
+    offered = _offered(q, units)
     candidates: list[_Candidate] = []
     for unit in units:
         texts = [unit.text]
@@ -722,14 +891,15 @@ def extractive_answer(question: str, passages: list[str], *, embed: Embed | None
                 context_ok = _satisfies(q.kind, unit.prev, facts(unit.prev)) and q.kind in ("duration", "price", "when")
             if not context_ok:
                 continue
-            lexical = _lexical(q, text, unit)
+            lexical = _lexical(q, text, unit, offered)
             if lexical is None:
                 continue
-            covered, missing, share, topic = lexical
+            covered, missing, share, topic, (named, one_way) = lexical
             if q.keys and covered == 0:
                 continue  # not one key word of the question: not about what was asked
             candidates.append(_Candidate(unit, text, covered, len(missing), share, topic=topic, absent=missing,
-                                         strong=_strong(q.kind, text, found), part=part))
+                                         strong=_strong(q.kind, text, found), part=part, named=named,
+                                         one_way=one_way, extra=_extra_share(q, text)))
     if not candidates:
         return None
     # The best covered first; among equals, the retrieval's order.
@@ -750,6 +920,10 @@ def extractive_answer(question: str, passages: list[str], *, embed: Embed | None
     accepted = [c for c in candidates if _acceptable(c, q, semantic)]
     if semantic:
         accepted = _without_pulling_words(question, accepted, embed)
+    # A sentence that names what was asked beats one that only answers it one way ("What if I don't show
+    # up?": "Late cancellations and no-shows are charged..." rather than "Please cancel 24 hours before").
+    accepted = [c for c in accepted
+                if not any(o.covered >= c.covered and c.one_way & o.named for o in accepted)]
     if not accepted:
         return None
     accepted.sort(key=lambda c: (-round(c.score, 6), c.unit.passage, c.unit.index, c.part))
@@ -771,6 +945,8 @@ def extractive_answer(question: str, passages: list[str], *, embed: Embed | None
             if other.unit is best.unit or other.unit.passage != best.unit.passage:
                 continue
             if other.score < best.score * SECOND_SENTENCE_RATIO or _PRONOUN_START.match(other.text):
+                continue
+            if other.extra > best.extra:  # a list line about more than was asked ("Beard trim, added to...")
                 continue
             if len(text.split()) + len(other.text.split()) > 40:
                 continue

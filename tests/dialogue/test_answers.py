@@ -27,6 +27,9 @@ DOCUMENTS = {
     "clinic": (DATA / "clinic_faq.md", DATA / "clinic_answers.json"),
     "restaurant": (DATA / "restaurant_guide.md", DATA / "restaurant_answers.json"),
 }
+# Held out: callers' casual wording ("you guys", "gonna", dropped words) for the clinic and the restaurant,
+# with absent questions in the same style; written before the spoken-wording mechanisms, never tuned on.
+SPOKEN = {"clinic": DATA / "clinic_spoken.json", "restaurant": DATA / "restaurant_spoken.json"}
 
 
 class Sections:
@@ -114,6 +117,18 @@ def test_other_documents(documents, embed, name):
     report(name, result)
     assert result["false"] == []
     assert result["accuracy"] >= 0.85
+
+
+@pytest.mark.parametrize("name", ["clinic", "restaurant"])
+def test_spoken_wording_of_other_businesses(documents, embed, name):
+    """Casual questions (held out): measured 0.50 (clinic) and 0.67 (restaurant) before fillers, spoken
+    phrases and the hours/name kinds; 0.87 and 0.83 after, no absent question answered."""
+    sections = documents[name][0]
+    questions = json.loads(SPOKEN[name].read_text())
+    result = evaluate(sections, questions, embed, titles=True)
+    report(f"{name}, spoken", result)
+    assert result["false"] == []
+    assert result["accuracy"] >= 0.8
 
 
 def test_answerability_a_negative_statement_answers_a_missing_word_does_not(embed):
@@ -219,3 +234,103 @@ def test_an_answer_takes_a_few_milliseconds(documents, embed):
     print(f"\nextractive_answer over {len(cold)} questions: cold cache p50 {pct(cold, .5):.1f} ms, p95 "
           f"{pct(cold, .95):.1f} ms; warm p50 {pct(warm, .5):.1f} ms, p95 {pct(warm, .95):.1f} ms")
     assert pct(cold, 0.95) < 250
+
+
+PRICE_LIST = ("Hair\nMen's classic haircut: 30 dollars.\nBeard trim, added to a men's cut: 12 dollars.\n"
+              "Kids' haircut, children under 12: 22 dollars.")
+NAILS = "Nails\nClassic manicure: 25 dollars.\nGel manicure: 35 dollars.\nRemoval of old gel polish: 10 dollars."
+BODY = ("Face and body\nEyebrow shaping with wax: 15 dollars.\nFull-body massage, 60 minutes: 70 dollars.\n"
+        "Back and shoulder massage, 30 minutes: 40 dollars.")
+REFUNDS = ("Refunds\nServices are not refunded in cash. If you are not happy with a service, tell us within 7 days and "
+           "we will redo it free of charge.")
+PAYMENT = ("Payment methods\nWe accept cash, Visa, Mastercard, American Express, debit cards, Apple Pay and Google Pay. "
+           "Cheques are not accepted.")
+
+
+def test_casual_fillers_are_not_what_is_asked_about(embed):
+    """"yo", "you guys", "somewhere", "during the week": a caller's filler, not a key word no sentence has."""
+    assert "40 dollars" in extractive_answer("what do you guys charge for a back rub", [BODY], embed=embed).text
+    assert extractive_answer("yo how much is a full-body massage", [BODY], embed=embed).text == (
+        "A full-body massage, 60 minutes, is 70 dollars.")
+    parking = ["Parking\nThere are four free parking spaces for clients behind the building."]
+    assert "behind the building" in extractive_answer("is there somewhere to leave my car", parking, embed=embed).text
+    hours = [("Opening hours\nWe are open Monday to Friday from 7:30 am to 6 pm and Saturday from 8 am to 12 pm. "
+              "We are closed on Sundays.")]
+    week = extractive_answer("when do you open in the morning during the week", hours, embed=embed)
+    assert "7:30 am" in week.text  # a clock time's colon is no "label: value" ("7 is 30 am")
+    booking = ["Booking\nWe recommend reserving one week ahead for Saturdays, which fill up quickly."]
+    for question in ("till when are you around on saturdays", "till when can I come in on saturdays"):
+        assert "12 pm" in extractive_answer(question, booking + hours, embed=embed).text, question
+    sundays = ["Sundays\nThe salon is closed on Sundays and on public holidays."]
+    assert "closed on Sundays" in extractive_answer("you guys open sundays?", sundays, embed=embed).text
+    # "a back rub": "back" names the body part after "a"/"my" (without the embedder: the words alone decide)
+    assert extractive_answer("how much for a back rub?", [BODY]).text == (
+        "A back and shoulder massage, 30 minutes, is 40 dollars.")
+    # Fillers do not make an absent question answerable.
+    assert extractive_answer("yo do you guys do tattoos", [BODY, PRICE_LIST], embed=embed) is None
+    assert extractive_answer("you guys got a place in Boston too?", hours + parking, embed=embed) is None
+
+
+def test_a_list_line_about_more_than_was_asked_gives_way(embed):
+    """"a guy's cut" is the men's haircut, not the beard trim "added to a men's cut"; "nails with gel polish"
+    the gel manicure, not the removal of gel polish (and the list's first line is no topic to say first)."""
+    cut = extractive_answer("yo how much for a guy's cut", [PRICE_LIST], embed=embed)
+    assert cut.text == "A men's classic haircut is 30 dollars."
+    assert [u.around for u in answers._units([NAILS])] == ["", "", ""]  # a list's first line is no topic
+    assert answers._units([REFUNDS])[1].around == "Services are not refunded in cash."
+    gel = extractive_answer("what would it cost me to get my nails done with gel polish", [NAILS], embed=embed)
+    assert gel.text == "A gel manicure is 35 dollars."
+    assert extractive_answer("How much is a classic manicure?", [NAILS], embed=embed).text == (
+        "A classic manicure is 25 dollars.")
+    assert "10 dollars" in extractive_answer("How much is it to take off old gel polish?", [NAILS], embed=embed).text
+
+
+def test_a_sentence_that_names_what_was_asked_beats_one_that_answers_it_one_way(embed):
+    """A no-show is answered by the cancellation terms only when nothing names it."""
+    policy = [("Cancellations and no-shows\nPlease cancel or reschedule at least 24 hours before your appointment. "
+               "Late cancellations and no-shows are charged 50 percent of the price of the booked service.")]
+    for question in ("What happens if I don't show up for my appointment?", "what if I don't turn up for my appointment",
+                     "if I bail on my appointment last minute do I still have to pay something"):
+        assert "50 percent" in extractive_answer(question, policy, embed=embed).text, question
+    only_cancel = ["Please cancel or reschedule at least 24 hours before your appointment."]
+    assert "24 hours" in extractive_answer("What if I don't show up?", only_cancel, embed=embed).text
+    assert "24 hours" in extractive_answer("what happens if I bail on my appointment?", policy, embed=embed).text
+    deposits = [("Deposits\nServices of 80 dollars or more (colour and balayage) need a deposit of 20 dollars when "
+                 "you book.")]
+    for question in ("do I have to put money down to book a colour", "do I have to pay up front for a colour"):
+        assert "20 dollars" in extractive_answer(question, deposits, embed=embed).text, question
+
+
+def test_payment_by_phone_and_credit_cards_are_answered_by_the_names_of_wallets_and_cards(embed):
+    assert "Apple Pay" in extractive_answer("can I pay with my phone", [PAYMENT], embed=embed).text
+    assert "Visa" in extractive_answer("which credit cards can I use", [PAYMENT], embed=embed).text
+    cards_only = ["Payment\nWe take all major cards and cash. Service is not included."]
+    assert extractive_answer("can I pay with my phone", cards_only, embed=embed) is None
+    for passages in ([PAYMENT], cards_only):
+        assert extractive_answer("can I pay with bitcoin", passages, embed=embed) is None
+    gift = ["Gift cards are sold in any amount from 20 dollars, at the reception or on our website."]
+    assert "20 dollars" in extractive_answer("What is the minimum amount for a gift card?", gift, embed=embed).text
+
+
+def test_a_listed_service_is_covered_by_a_policy_about_services(embed):
+    """"my haircut" is "a service" when the passages list haircuts with a price; not a service they do not list."""
+    answer = extractive_answer("Can I get a refund if I don't like my haircut?", [PRICE_LIST, REFUNDS], embed=embed)
+    assert "7 days" in answer.text
+    nails = extractive_answer("I got my nails done and hate them, can I get my money back", [REFUNDS, NAILS],
+                              embed=embed)
+    assert "7 days" in nails.text
+    assert extractive_answer("Can I get a refund if I don't like my haircut?", [REFUNDS], embed=embed) is None
+    assert extractive_answer("Can I get a refund if I don't like my tattoo?", [PRICE_LIST, REFUNDS],
+                             embed=embed) is None
+
+
+def test_a_question_for_a_name_needs_a_name(embed):
+    team = [("Our team\nThe salon is run by owner Maria Lopez, a master colourist. The team has four stylists, two "
+             "nail technicians and one beautician.")]
+    for question in ("What is the name of your nail technician?", "who is the nail technician", "What's your name?"):
+        assert extractive_answer(question, team, embed=embed) is None, question
+    assert "Maria Lopez" in extractive_answer("What's the name of the owner?", team, embed=embed).text
+    assert "Maria Lopez" in extractive_answer("Who owns the salon?", team, embed=embed).text
+    dentists = ["Our dentists\nDr. Priya Shah and Dr. Tom Becker are our general dentists."]
+    assert extractive_answer("what's the name of the hygienist", dentists, embed=embed) is None
+    assert "Priya Shah" in extractive_answer("who are your dentists?", dentists, embed=embed).text
