@@ -134,6 +134,21 @@ def runner(llm_server, loaded_models):
     thread.join(10)
 
 
+@pytest.fixture(autouse=True)
+def calls_settled(request):
+    """After a test that used the runner, wait until its calls are stored: a call frees its line
+    before storing, and a store racing the next test's database flush deadlocks with it."""
+    yield
+    if "runner" not in request.fixturenames:
+        return
+    import time
+
+    _base, hub = request.getfixturevalue("runner")
+    deadline = time.monotonic() + 30
+    while hub.active and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 class LocalFake:
     """A provider's REST API faked on a free loopback port, served from a thread."""
 
