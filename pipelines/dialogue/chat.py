@@ -121,7 +121,7 @@ class ChatSession:
             return Reply(f"{self.config.fallback_phrase} {reply.then_say}".strip(), kind="fallback")
         guard = ReplyGuard(self.config, question=text, passages=list(reply.documents or reply.passages),
                            caller_words=[t.text for t in self.turns if t.role == "caller"],
-                           embed=self.engine.matcher.embed)
+                           embed=self.engine.matcher.embed, evidence=reply.evidence)
         said = guard.check_reply(answer.text) or guard.replacement()
         self.grounding.append(guard.metrics())
         return Reply(f"{said} {reply.then_say}".strip(), kind=reply.kind)

@@ -94,6 +94,7 @@ class Reply:
     use_llm: bool = False
     passages: list[str] = field(default_factory=list)  # what the LLM is given
     documents: list[str] = field(default_factory=list)  # all that was found: what its reply is checked against
+    evidence: str = ""  # the documents' own answer (extractive): the values an LLM reply may state
     end_call: bool = False
     end_reason: str = ""
     transfer_to: str = ""
@@ -512,13 +513,15 @@ class DialogueEngine:
                 passages = list(self.retrieve(text) or [])
             except Exception:  # knowledge being down must not break the call
                 logger.exception("knowledge retrieval failed")
-        if passages and self.answer_style == "extractive":
-            found = answers.extractive_answer(text, passages, embed=self.matcher.embed)
-            if found is not None:
-                return Reply(found.text, kind="knowledge", passages=passages)
-        elif passages:  # the LLM reads only the closest sentences (prefill time, and less to misread)
+        # Whether the documents answer at all is decided the same way in both styles: a model
+        # only ever phrases an answer the documents hold, it never fills a gap in them.
+        found = answers.extractive_answer(text, passages, embed=self.matcher.embed) if passages else None
+        if found is not None and self.answer_style == "extractive":
+            return Reply(found.text, kind="knowledge", passages=passages)
+        if found is not None:  # the LLM reads only the closest sentences (prefill time, and less to misread)
             closest = best_sentences(text, passages, self.matcher.embed) if self.matcher.embed else passages
-            return Reply(kind="knowledge", use_llm=True, passages=closest, documents=passages)
+            return Reply(kind="knowledge", use_llm=True, passages=closest, documents=passages,
+                         evidence=found.source)
         if ASKING_RE.search(text) or POLICY_RE.search(text):  # a question the documents don't answer: never guess
             return Reply(self.dont_know(), kind="fallback", passages=passages)
         return Reply(self.config.fallback_phrase, kind="fallback")

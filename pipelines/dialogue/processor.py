@@ -121,7 +121,8 @@ class ScenarioProcessor(FrameProcessor):
         reply = self.last_reply
         passages = list(reply.documents or reply.passages) if reply is not None else []
         return ReplyGuard(self.engine.config, question=self._question, passages=passages,
-                          caller_words=list(self.caller_words), embed=self.engine.matcher.embed)
+                          caller_words=list(self.caller_words), embed=self.engine.matcher.embed,
+                          evidence=reply.evidence if reply is not None else "")
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await super().process_frame(frame, direction)

@@ -18,6 +18,7 @@ from typing import Any, Iterable
 
 from pipelines.dialogue import grounding
 
+VALUE_KINDS = ("number", "price", "time", "date", "phone")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
@@ -53,10 +54,12 @@ class ReplyGuard:
     passages: list[str] = field(default_factory=list)
     caller_words: list[str] = field(default_factory=list)
     embed: Any = None
+    evidence: str = ""  # the documents' sentence that answers: numbers, times and prices must come from it
     replaced: list[dict] = field(default_factory=list)
     checked: int = 0
     check_ms: float = 0.0
     _sources: grounding.Sources | None = None
+    _evidence_sources: grounding.Sources | None = None
     _done: bool = False
 
     @property
@@ -71,6 +74,10 @@ class ReplyGuard:
             return None
         started = time.perf_counter()
         bad = grounding.ungrounded(sentence, self.sources)
+        if not bad and self.evidence:
+            bad = self._values_off_the_answer(sentence)
+        if not bad and self.passages and self._echoes(sentence):
+            bad = [grounding.Fact("echo", sentence, "")]  # the question (or the greeting) said back: no answer
         self.checked += 1
         self.check_ms += (time.perf_counter() - started) * 1000
         if not bad:
@@ -80,6 +87,23 @@ class ReplyGuard:
         self.replaced.append({"tried": sentence, "said": instead,
                               "facts": [f"{f.kind}: {f.text}" for f in bad]})
         return instead
+
+    def _values_off_the_answer(self, sentence: str) -> list:
+        """Values stated that the answering sentence does not hold: "deposits are 10 dollars" is grounded
+        somewhere in a price list, but not by the deposit rule (20 dollars)."""
+        if self._evidence_sources is None:
+            self._evidence_sources = grounding.Sources(self.evidence, self.question, *self.caller_words,
+                                                       *config_texts(self.config))
+        return [f for f in grounding.facts(sentence)
+                if f.kind in VALUE_KINDS and not self._evidence_sources.supports(f)]
+
+    def _echoes(self, sentence: str) -> bool:
+        """A sentence that only repeats the question or the bot's greeting (a weak model's way of not answering)."""
+        said = set(grounding.words(sentence))
+        if not said:
+            return False
+        echo = set(grounding.words(self.question)) | set(grounding.words(getattr(self.config, "greeting", "") or ""))
+        return said <= echo
 
     def replacement(self) -> str:
         from pipelines.dialogue import answers
