@@ -1,6 +1,6 @@
 """The quality benchmark: the demo salon's evaluation suite, text and voice; prints JSON, keeps the results.
 
-    .venv/bin/python bench/evaluate.py [--voice] [--limit N] [--suite eval/salon/suite.yaml]
+    .venv/bin/python bench/evaluate.py [--voice] [--only questions|bookings|rules] [--limit N] [--suite FILE]
 
 Text mode runs every case through the text chat (seconds); voice mode plays each caller
 turn spoken by Piper through the live pipeline (Whisper, the brain, the fact check, Piper),
@@ -34,10 +34,11 @@ def main() -> None:
     parser.add_argument("--suite", default=str(ROOT / "eval" / "salon" / "suite.yaml"))
     parser.add_argument("--voice", action="store_true")
     parser.add_argument("--limit", type=int, help="the first N cases of each section")
+    parser.add_argument("--only", choices=["questions", "bookings", "rules"])
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
     options = ["--json", "--quiet"] + (["--voice"] if args.voice else []) + (
-        ["--limit", str(args.limit)] if args.limit else [])
+        ["--limit", str(args.limit)] if args.limit else []) + (["--only", args.only] if args.only else [])
     out = io.StringIO()
     call_command("evaluate", args.suite, *options, stdout=out)
     report = json.loads(out.getvalue())
