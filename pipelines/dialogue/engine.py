@@ -156,6 +156,7 @@ class DialogueEngine:
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.country = getattr(config, "company_country", "") or "US"
         self.timezone = getattr(config, "company_timezone", "") or "UTC"
+        self._choice_names: list | None = None
         self.active: _Active | None = None
         self.collected: dict[str, Any] = {}
         self.last_scenario = ""
@@ -507,6 +508,7 @@ class DialogueEngine:
         """
         if not use_knowledge:
             return Reply(kind="llm", use_llm=True)
+        text = self._with_known_names(text)
         passages = []
         if self.retrieve is not None:
             try:
@@ -525,6 +527,20 @@ class DialogueEngine:
         if ASKING_RE.search(text) or POLICY_RE.search(text):  # a question the documents don't answer: never guess
             return Reply(self.dont_know(), kind="fallback", passages=passages)
         return Reply(self.config.fallback_phrase, kind="fallback")
+
+    def _with_known_names(self, text: str) -> str:
+        """The question with a misheard name of the bot's own services put right ("how much is a Joe
+        manicure" -> "... gel manicure"): the scenarios' choices are the business's vocabulary, and
+        Whisper mishears them in questions as it does in answers. Only names of two words or more,
+        matched by spelling or sound, are replaced."""
+        if self._choice_names is None:
+            self._choice_names = [c for s in self.scenarios for f in s.get("collect_fields") or ()
+                                  for c in normalize.choices_of(f)]
+        found = normalize.find_choice(text, self._choice_names) if self._choice_names else None
+        if found is None or found.words < 2:
+            return text
+        start, end = found.span
+        return text if text[start:end].lower() == found.value.lower() else f"{text[:start]}{found.value}{text[end:]}"
 
     def _asks_for_information(self, text: str) -> bool:
         """A question about the business (a policy, a price, hours) rather than a request to book, though

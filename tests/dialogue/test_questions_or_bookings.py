@@ -37,3 +37,12 @@ def test_a_policy_question_the_documents_do_not_answer_is_not_a_booking(chat):
                                   "do you have time for me on Saturday"])
 def test_requests_still_start_the_booking(chat, text):
     assert chat.send(text).state["scenario"] == "booking"
+
+
+def test_a_misheard_service_name_in_a_question_is_put_right(demo_config, embed):
+    from pipelines.dialogue.knowledge import PassageRetriever
+
+    prices = PassageRetriever(["Nails\nClassic manicure: 25 dollars.\nGel manicure: 35 dollars."], embed, top_k=1,
+                              threshold=0.0)
+    session = ChatSession(demo_config, embed=embed, retrieve=prices, llm=NoLLM(), clock=fixed_clock)
+    assert "35 dollars" in session.send("How much is a Joe manicure?").reply  # Whisper's "gel manicure"
