@@ -530,14 +530,14 @@ class DialogueEngine:
 
     def _with_known_names(self, text: str) -> str:
         """The question with a misheard name of the bot's own services put right ("how much is a Joe
-        manicure" -> "... gel manicure"): the scenarios' choices are the business's vocabulary, and
-        Whisper mishears them in questions as it does in answers. Only names of two words or more,
-        matched by spelling or sound, are replaced."""
+        manicure" -> "... gel manicure", "a Bailage" -> "a balayage"): the scenarios' choices are the
+        business's vocabulary, and Whisper mishears them in questions as it does in answers. A name is
+        replaced when it is matched by spelling or sound over two words, or closely over one."""
         if self._choice_names is None:
             self._choice_names = [c for s in self.scenarios for f in s.get("collect_fields") or ()
                                   for c in normalize.choices_of(f)]
         found = normalize.find_choice(text, self._choice_names) if self._choice_names else None
-        if found is None or found.words < 2:
+        if found is None or found.words == 0 or (found.words < 2 and found.score < 0.75):
             return text
         start, end = found.span
         return text if text[start:end].lower() == found.value.lower() else f"{text[:start]}{found.value}{text[end:]}"

@@ -46,3 +46,8 @@ def test_a_misheard_service_name_in_a_question_is_put_right(demo_config, embed):
                               threshold=0.0)
     session = ChatSession(demo_config, embed=embed, retrieve=prices, llm=NoLLM(), clock=fixed_clock)
     assert "35 dollars" in session.send("How much is a Joe manicure?").reply  # Whisper's "gel manicure"
+
+
+def test_a_one_word_service_name_heard_close_is_put_right(chat):
+    chat.engine.retrieve = lambda q: ["Colour\nBalayage takes about three hours."] if "balayage" in q.lower() else []
+    assert "three hours" in chat.send("How long does a Bailage take?").reply
