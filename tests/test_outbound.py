@@ -41,6 +41,7 @@ class Server:
         self.behaviour, self.location = behaviour, location
         self.requests: list[dict] = []
         self.bytes_written = 0
+        self.answered = 0  # requests whose answer ended (written whole, or the client hung up)
         self.stop = threading.Event()
         server = self
 
@@ -52,6 +53,8 @@ class Server:
                     getattr(server, f"answer_{server.behaviour}")(self)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client stopped reading: what the bound is for
+                finally:
+                    server.answered += 1
 
             do_GET = do_PUT = do_POST  # a followed redirect would arrive as a GET (302) or a POST (307)
 
@@ -467,8 +470,10 @@ def test_a_huge_reply_is_read_only_up_to_the_limit(network, servers, settings):
     result = ActionRunner([tool("http://hooks.example.test/book")]).call_tool("create_booking", {})
     assert result.status == 200 and result.data is None and result.say == ""  # a cut reply is never parsed
     assert "not read whole: over 65536 bytes" in result.error
-    time.sleep(0.5)
-    assert huge.bytes_written < 50 * 1024 * 1024  # the server was stopped, not drained
+    deadline = time.monotonic() + 10  # both answers end: cut off by the client hanging up, or written whole
+    while huge.answered < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert huge.answered == 2 and huge.bytes_written < 50 * 1024 * 1024  # the server was stopped, not drained
 
 
 def test_a_slow_reply_is_cut_at_the_timeout(network, servers):

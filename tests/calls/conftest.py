@@ -285,13 +285,13 @@ class LLMProxy:
     def __init__(self, upstream: str):
         import socket
         import threading
-        import time
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         import httpx
 
         self.dead = False
-        self.hung = False  # accept the request, then say nothing (a stuck server)
+        self.hung = False  # accept the request, then say nothing (a stuck server) until closed
+        self.released = threading.Event()
         self.requests = 0
         proxy = self
 
@@ -303,7 +303,7 @@ class LLMProxy:
                     self.connection.shutdown(socket.SHUT_RDWR)  # the LLM process is gone
                     return
                 if proxy.hung:
-                    time.sleep(30)
+                    proxy.released.wait(30)
                     return
                 with httpx.stream("POST", upstream.rstrip("/") + self.path.removeprefix("/v1"), content=body,
                                   headers={"content-type": "application/json"}, timeout=30) as response:
@@ -322,6 +322,7 @@ class LLMProxy:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self):
+        self.released.set()
         self.server.shutdown()
 
 

@@ -33,6 +33,14 @@ async def token_for(base: str, to: str, call_sid: str, from_: str = "+1212555019
     return re.search(r'name="token" value="([^"]+)"', twiml).group(1)
 
 
+async def until(condition, timeout: float = 10.0) -> None:
+    """Wait (polling) until ``condition()`` holds; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.02)
+
+
 async def refused(url: str, messages: list[dict]) -> int:
     """Send a stream's first messages; the close code the runner answers with (no audio may come first)."""
     async with websockets.connect(url) as sock:
@@ -124,7 +132,7 @@ def test_every_stream_start_takes_a_line_runner_and_company(runner, desk_number,
         for i, token in enumerate(tokens):
             callers.append(await TwilioCaller(media, to=desk_number.number, call_sid=f"CAline{i}",
                                               parameters={"token": token}).connect())
-            await asyncio.sleep(0.5)
+            await until(lambda: hub.gate.active == min(i + 1, 2) or callers[-1].closed_by_server.is_set())
         await asyncio.wait_for(callers[2].closed_by_server.wait(), 20)  # the busy apology, then closed
         assert not callers[0].closed_by_server.is_set() and not callers[1].closed_by_server.is_set()
         assert hub.gate.active == 2 and len(callers[2].bot_audio) > 8000
@@ -146,7 +154,7 @@ def test_every_stream_start_takes_a_line_runner_and_company(runner, desk_number,
     async def start_two():
         tokens = [await token_for(base, desk_number.number, f"CAco{i}") for i in range(2)]
         first = await TwilioCaller(media, to=desk_number.number, call_sid="CAco0", parameters={"token": tokens[0]}).connect()
-        await asyncio.sleep(0.5)
+        await until(lambda: hub.gate.company_active(desk_number.company_id) == 1)
         second = await TwilioCaller(media, to=desk_number.number, call_sid="CAco1", parameters={"token": tokens[1]}).connect()
         await asyncio.wait_for(second.closed_by_server.wait(), 20)
         assert hub.gate.company_active(desk_number.company_id) == 1 and not first.closed_by_server.is_set()
