@@ -39,6 +39,10 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+from pipelines.dialogue.normalize import ORDINALS as ORDINAL_WORDS
+from pipelines.dialogue.normalize import TENS
+from pipelines.dialogue.normalize import UNITS as NORMALIZE_UNITS
+
 _I = re.IGNORECASE
 
 __all__ = ["Fact", "Sources", "contradicts", "day_mentions", "facts", "normalise_word", "stem", "ungrounded", "words"]
@@ -53,20 +57,9 @@ class Fact:
 
 # --- words and numbers ---------------------------------------------------------------------
 
-UNITS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
-    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
-}
-TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
-        "eighty": 80, "ninety": 90}
+# The number words are the scenario normaliser's (one table); "oh" and "nought" count only as digits.
+UNITS = {word: value for word, value in NORMALIZE_UNITS.items() if word not in ("oh", "o", "nought")}
 SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
-ORDINAL_WORDS = {
-    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
-    "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "thirteenth": 13, "fourteenth": 14,
-    "fifteenth": 15, "sixteenth": 16, "seventeenth": 17, "eighteenth": 18, "nineteenth": 19,
-    "twentieth": 20, "thirtieth": 30,
-}
 DIGIT_WORDS = {"zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
                "six": "6", "seven": "7", "eight": "8", "nine": "9"}
 # Nouns after which a lone "one" (or "a"/"an" in the sources) is a quantity, not a pronoun.
