@@ -1,7 +1,8 @@
 """One brain: the same caller words end a call and a chat the same way (no audio models needed).
 
 The call side is the pipeline's brain processor (``ScenarioProcessor``, Pipecat frames in and
-out); the chat side is ``ChatSession``. Both run the one ``DialogueEngine`` and its rules.
+out); the chat side is ``ChatSession``. Both run the one ``DialogueEngine`` and its rules. (Silence
+goes through the same engine in a real call: ``test_call_behaviour``'s silence test.)
 """
 
 import asyncio
@@ -71,22 +72,6 @@ def test_calls_and_chat_end_identically_on_the_same_words(lines, reason, bot_a):
     assert call == chat, (call, chat)
     said, _to_llm, ended, end_reason = call
     assert ended and end_reason == reason and said
-
-
-def test_silence_is_handled_by_the_same_rules(bot_a):
-    config = BotConfig.for_slug(bot_a.slug)
-    processor = ScenarioProcessor(config)
-    session = ChatSession(config, llm=CannedLLM(), retrieve=lambda q: [])
-
-    async def two_silences():
-        said = []
-        for _ in range(2):
-            reply = processor.engine.on_silence()
-            said.append((reply.text, reply.end_call, reply.end_reason))
-        return said
-
-    assert asyncio.run(two_silences()) == [
-        (r.text, r.end_call, r.end_reason) for r in (session.engine.on_silence(), session.engine.on_silence())]
 
 
 def test_first_clause_is_released_early_then_sentences():
