@@ -27,7 +27,7 @@ from pipelines.dialogue import grounding
 
 SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
 CLAUSE_END = re.compile(r",(?=\s)")
-EARLY_CLAUSE_WORDS = 2
+EARLY_CLAUSE_WORDS = 1  # "Sure," "Yes," "Of course,"
 
 
 class GroundingProcessor(FrameProcessor):
@@ -38,6 +38,7 @@ class GroundingProcessor(FrameProcessor):
         self._brain = brain
         self._guard = None
         self._buffer = ""
+        self._spoke = False
         self.replies: list[dict] = []  # every turn's guard metrics, for the call record
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
@@ -68,6 +69,7 @@ class GroundingProcessor(FrameProcessor):
         self._end_reply()
         self._guard = self._brain.reply_guard()
         self._buffer = ""
+        self._spoke = False  # only a reply's first words may go ahead of their sentence's check
 
     def _end_reply(self) -> None:
         if self._guard is not None and self._guard.checked:
@@ -81,12 +83,11 @@ class GroundingProcessor(FrameProcessor):
                 break
             sentence, self._buffer = self._buffer[:match.end()], self._buffer[match.end():]
             await self._say(self._guard.check(sentence.strip()))
-        if not final and self._guard is not None and not self._guard.checked:
+        if not final and self._guard is not None and not self._guard.checked and not self._spoke:
             clause = CLAUSE_END.search(self._buffer)  # the reply's first words, when they hold no fact
             if clause and len(self._buffer[:clause.end()].split()) >= EARLY_CLAUSE_WORDS \
                     and not grounding.facts(self._buffer[:clause.end()]):
                 head, self._buffer = self._buffer[:clause.end()], self._buffer[clause.end():]
-                self._guard.checked += 1
                 await self._say(head.strip())
         if final and self._buffer.strip():
             text, self._buffer = self._buffer.strip(), ""
@@ -94,4 +95,5 @@ class GroundingProcessor(FrameProcessor):
 
     async def _say(self, text: str | None) -> None:
         if text:
+            self._spoke = True
             await self.push_frame(LLMTextFrame(text + " "))
