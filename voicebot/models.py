@@ -20,6 +20,11 @@ E164_VALIDATOR = RegexValidator(
     r"^\+[1-9]\d{6,14}$",
     "Enter the number in E.164 form: '+' then country code and number, digits only (e.g. +14155550123).",
 )
+NUMBER_VALIDATOR = RegexValidator(
+    r"^(\+[1-9]\d{6,14}|\d{2,15})$",
+    "Enter the number in E.164 form ('+' then country code and number, e.g. +14155550123) or, for SIP and "
+    "Asterisk, the extension or number the PBX sends (digits only, e.g. 200).",
+)
 COUNTRY_VALIDATOR = RegexValidator(r"^[A-Z]{2}$", "Two capital letters, an ISO 3166 country code such as US or DE.")
 LANGUAGE_VALIDATOR = RegexValidator(
     r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$", "A language code such as en, de or pt-BR."
@@ -276,9 +281,17 @@ class PhoneNumber(CompanyOwned):
         PLIVO = "plivo", "Plivo"
         EXOTEL = "exotel", "Exotel"
         DAILY = "daily", "Daily (SIP)"
+        SIP = "sip", "SIP (PBX or trunk)"
+        ASTERISK = "asterisk", "Asterisk stream"
+
+    # A PBX routes extensions and short numbers too; the clouds only E.164.
+    LOCAL_PROVIDERS = (Provider.SIP, Provider.ASTERISK)
 
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="phone_numbers")
-    number = models.CharField(max_length=20, unique=True, validators=[E164_VALIDATOR])
+    number = models.CharField(
+        max_length=20, unique=True, validators=[NUMBER_VALIDATOR],
+        help_text="E.164 (+14155550123). SIP and Asterisk numbers may also be a PBX extension (200) or a "
+                  "trunk's number without '+' (4930123456), as the PBX sends it in the called number.")
     provider = models.CharField(max_length=16, choices=Provider.choices, default=Provider.TWILIO)
     stream_secret = models.CharField(
         max_length=64, default=new_stream_secret, editable=False,
@@ -301,6 +314,12 @@ class PhoneNumber(CompanyOwned):
     def clean(self) -> None:
         if self.bot_id and self.company_id and self.bot.company_id != self.company_id:
             raise ValidationError({"bot": "This bot belongs to another company."})
+        if self.number and self.provider not in self.LOCAL_PROVIDERS:
+            try:
+                E164_VALIDATOR(self.number)
+            except ValidationError as exc:
+                raise ValidationError({"number": f"A {self.get_provider_display()} number must be E.164. "
+                                                 f"{exc.messages[0]}"}) from None
 
 
 class Call(CompanyOwned):
@@ -312,6 +331,8 @@ class Call(CompanyOwned):
         PLIVO = "plivo", "Plivo"
         EXOTEL = "exotel", "Exotel"
         DAILY = "daily", "Daily (SIP)"
+        SIP = "sip", "SIP (PBX or trunk)"
+        ASTERISK = "asterisk", "Asterisk stream"
         WEBRTC = "webrtc", "Browser (WebRTC)"
         SIM = "sim", "Simulated"
         CHAT = "chat", "Text chat"

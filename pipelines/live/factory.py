@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
+from typing import Callable
 
 from django.conf import settings
 from django.utils import timezone
@@ -47,6 +47,7 @@ from pipelines.live.services import (
     SharedSileroVADAnalyzer,
     SharedWhisperSTTService,
 )
+from telephony.base import CallControl
 from voicebot import llm_endpoint
 
 std_logger = logging.getLogger(__name__)
@@ -79,14 +80,6 @@ class CallState:
     ending: bool = False
     caller_left: bool = False
     notes: list = field(default_factory=list)
-
-
-@dataclass
-class CallControl:
-    """Provider actions for a live call; transports fill in what they support."""
-
-    hang_up: Callable[[], Awaitable[None]] | None = None
-    transfer: Callable[[str], Awaitable[None]] | None = None
 
 
 @dataclass

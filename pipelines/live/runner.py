@@ -45,8 +45,9 @@ from pipelines.config import BotConfig, BotNotFound
 from pipelines.live import browser, daily, provider_control, providers, public_url, signatures, stream_tokens, twilio
 from pipelines.live.admission import AdmissionGate, Lease, LineRefused
 from pipelines.live.db import in_db_thread
-from pipelines.live.factory import CallControl, CallInfo, LiveCall, build_call
+from pipelines.live.factory import CallInfo, LiveCall, build_call
 from pipelines.model_registry import registry
+from telephony.base import CallControl, CallStart, Refusal
 from voicebot import call_links
 
 BUSY = "Sorry, all our lines are busy. Please call again in a few minutes."
@@ -71,6 +72,35 @@ class CallHub:
         self.store_calls = True
         self.daily_transport = daily.daily_transport  # the Daily cloud is reached only through this
 
+    async def route(self, provider: str, number: str, call_id: str) -> BotConfig | Refusal:
+        """The bot for a verified call's number, or why it gets none (the line is not taken yet)."""
+        try:
+            config = await in_db_thread(self.resolve_number, number)
+        except BotNotFound as exc:
+            logger.warning(f"{provider} call {call_id}: {exc}; refusing")
+            return Refusal("unknown_number", twilio.UNKNOWN_NUMBER_APOLOGY)
+        if config.number_provider and config.number_provider != provider:
+            logger.warning(f"{provider} call {call_id}: {number} is a {config.number_provider} number; refusing")
+            return Refusal("unknown_number", twilio.UNKNOWN_NUMBER_APOLOGY)
+        try:
+            self.gate.check(company_id=config.company_id, company_lines=config.company_max_lines)
+        except LineRefused as exc:
+            logger.warning(f"{provider} call {call_id} refused: {exc}")
+            return Refusal("busy", BUSY)
+        return config
+
+    async def accept(self, start: CallStart) -> "AcceptedLine | Refusal":
+        """``telephony.base.CallRunner``: route the call and take its line, or say why not."""
+        config = await self.route(start.provider, start.called_number, start.call_id)
+        if isinstance(config, Refusal):
+            return config
+        try:
+            lease = self.admit(config, f"{start.provider}:{start.call_id}")
+        except LineRefused as exc:
+            logger.warning(f"{start.provider} call {start.call_id} refused: {exc}")
+            return Refusal("busy", BUSY)
+        return AcceptedLine(self, config, lease, start)
+
     def admit(self, config: BotConfig, key: str) -> Lease:
         return self.gate.admit(key=key, company_id=config.company_id, company_lines=config.company_max_lines)
 
@@ -91,6 +121,37 @@ class CallHub:
             call.lease.release()
             self.active.pop(key, None)
             self.finished = [*self.finished[-49:], call]
+
+
+class AcceptedLine:
+    """A routed call on its admitted line (``telephony.base.AcceptedCall``), run by its entry point."""
+
+    def __init__(self, hub: CallHub, config: BotConfig, lease: Lease, start: CallStart):
+        self.hub, self.config, self.lease, self.start = hub, config, lease, start
+        self.bot, self.transfer_number = config.slug, config.transfer_number
+        self.call: LiveCall | None = None
+        self.left = False
+
+    async def run(self, transport, control: CallControl, *, greet_on_start: bool = True) -> None:
+        if self.left:  # the caller went before the media started
+            self.release()
+            return
+        start = self.start
+        config = provider_control.without_unsupported_transfer(self.config, control, provider=start.provider,
+                                                               call_id=start.call_id)
+        self.call = self.hub.start_call(config, transport, CallInfo(
+            transport=start.provider, external_id=start.call_id, from_number=start.from_, to_number=start.to),
+            self.lease, control=control, greet_on_start=greet_on_start)
+        await self.hub.run_call(self.call)
+
+    async def caller_left(self) -> None:
+        self.left = True
+        if self.call is not None:
+            self.call.caller_hung_up()
+            await self.call.worker.cancel(reason="caller_hangup")
+
+    def release(self) -> None:
+        self.lease.release()
 
 
 async def _spool_loop(interval: float):
@@ -155,20 +216,8 @@ def create_app(hub: CallHub | None = None, *, preload: bool = True, spool_replay
 
     async def routed(provider: str, to: str, call_id: str) -> BotConfig | str:
         """The bot for a verified webhook's number, or the apology to answer with."""
-        try:
-            config = await in_db_thread(hub.resolve_number, to)
-        except BotNotFound as exc:
-            logger.warning(f"{provider} call {call_id}: {exc}; apologising")
-            return twilio.UNKNOWN_NUMBER_APOLOGY
-        if config.number_provider and config.number_provider != provider:
-            logger.warning(f"{provider} call {call_id}: {to} is a {config.number_provider} number; apologising")
-            return twilio.UNKNOWN_NUMBER_APOLOGY
-        try:
-            hub.gate.check(company_id=config.company_id, company_lines=config.company_max_lines)
-        except LineRefused as exc:
-            logger.warning(f"{provider} call {call_id} refused: {exc}")
-            return BUSY
-        return config
+        config = await hub.route(provider, to, call_id)
+        return config.apology if isinstance(config, Refusal) else config
 
     def voice_webhook(provider: str):
         """The webhook a provider calls when a call comes in: verified, routed, answered with a stream and its token."""
