@@ -292,6 +292,33 @@ CALL_STREAM_TOKEN_TTL_SEC = env.int("VOICEBOT_CALL_STREAM_TOKEN_TTL_SEC", defaul
 # A call whose caller sends no audio for this long after it starts is ended (its line freed).
 CALLS_NO_AUDIO_TIMEOUT_SEC = env.float("VOICEBOT_CALLS_NO_AUDIO_TIMEOUT_SEC", default=15.0)
 
+# --- SIP endpoint (telephony.sip; README "SIP and Asterisk") ---------------------------
+# The runner is a SIP user agent (PJSIP) a PBX or carrier trunk sends calls to.
+SIP_ENABLED = env.bool("VOICEBOT_SIP_ENABLED", default=True)
+SIP_HOST = env("VOICEBOT_SIP_HOST", default="0.0.0.0")  # listen address (UDP and TCP)
+SIP_PORT = env.int("VOICEBOT_SIP_PORT", default=5060)
+# The address put in Contact and SDP (what the PBX sends RTP to); empty: the listen address,
+# or this machine's outgoing address when listening on 0.0.0.0.
+SIP_PUBLIC_HOST = env("VOICEBOT_SIP_PUBLIC_HOST", default="")
+SIP_RTP_PORT = env.int("VOICEBOT_SIP_RTP_PORT", default=10000)  # first RTP port (two per call)
+# Peers (IPs or CIDRs) whose INVITEs are answered; anyone else gets 403. Empty: loopback only.
+SIP_ALLOWED_PEERS = env.list("VOICEBOT_SIP_ALLOWED_PEERS", default=[])
+# Optional registration to a PBX as an extension: sip:200@pbx.example.com, with digest credentials.
+SIP_REGISTRAR = env("VOICEBOT_SIP_REGISTRAR", default="")  # e.g. sip:pbx.example.com
+SIP_REGISTER_USER = env("VOICEBOT_SIP_REGISTER_USER", default="")
+SIP_REGISTER_PASSWORD = env("VOICEBOT_SIP_REGISTER_PASSWORD", default="")
+SIP_REGISTER_EXPIRES_SEC = env.int("VOICEBOT_SIP_REGISTER_EXPIRES_SEC", default=300)
+# Calls that reach the bot through the registration (Request-URI = the extension) go to this number's bot.
+SIP_REGISTER_NUMBER = env("VOICEBOT_SIP_REGISTER_NUMBER", default="")
+
+# --- Asterisk media streams (telephony.asterisk; README "SIP and Asterisk") -----------
+# chan_websocket connects to the runner's /telephony/asterisk/media; AudioSocket to this TCP port.
+ASTERISK_AUDIOSOCKET_ENABLED = env.bool("VOICEBOT_ASTERISK_AUDIOSOCKET_ENABLED", default=False)
+ASTERISK_AUDIOSOCKET_HOST = env("VOICEBOT_ASTERISK_AUDIOSOCKET_HOST", default="127.0.0.1")
+ASTERISK_AUDIOSOCKET_PORT = env.int("VOICEBOT_ASTERISK_AUDIOSOCKET_PORT", default=9092)
+# Asterisk hosts (IPs or CIDRs) allowed to open streams; empty: loopback only.
+ASTERISK_ALLOWED_PEERS = env.list("VOICEBOT_ASTERISK_ALLOWED_PEERS", default=[])
+
 # --- Security (README "Security") ----------------------------------------------------
 # Defaults serve the bare-machine demo over plain http on 127.0.0.1. Production behind
 # TLS sets VOICEBOT_HTTPS=true (and, behind a TLS-terminating proxy, VOICEBOT_PROXY_SSL_HEADER);
