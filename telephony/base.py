@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Protocol
+from typing import Protocol
+
+UNKNOWN_NUMBER_APOLOGY = "Sorry, this number is not in service. Goodbye."
+BUSY = "Sorry, all our lines are busy. Please call again in a few minutes."
 
 
 @dataclass(frozen=True)

@@ -267,13 +267,13 @@ TELNYX_API_KEY = env("TELNYX_API_KEY", default="")
 PLIVO_API_BASE_URL = env("PLIVO_API_BASE_URL", default="https://api.plivo.com")
 PLIVO_AUTH_ID = env("PLIVO_AUTH_ID", default="")
 PLIVO_AUTH_TOKEN = env("PLIVO_AUTH_TOKEN", default="")
-# Exotel: no setting; a Voicebot stream has no REST call control (see pipelines/live/provider_control.py).
+# Exotel: no setting; a Voicebot stream has no REST call control (see telephony/providers/exotel.py).
 DAILY_API_URL = env("DAILY_API_URL", default="https://api.daily.co/v1")
 DAILY_API_KEY = env("DAILY_API_KEY", default="")
 CALLS_SPOOL_REPLAY_SECS = env.float("VOICEBOT_CALLS_SPOOL_REPLAY_SECS", default=30.0)
 CALLS_MAX_CONCURRENT = env.int("VOICEBOT_CALLS_MAX_CONCURRENT", default=8)
 
-# --- Runner security (pipelines/live/security.py; README "Security") -------------------
+# --- Runner security (telephony/signatures.py; README "Security") -------------------
 # Every provider request is verified with the provider's own scheme. Off only for local
 # development (`make demo` says so when it is off).
 TELEPHONY_VERIFY_SIGNATURES = env.bool("VOICEBOT_VERIFY_PROVIDER_SIGNATURES", default=True)

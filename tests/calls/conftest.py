@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from pipelines.live import signatures_testing
+from telephony import signatures_testing
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -102,10 +102,9 @@ def runner(llm_server, loaded_models):
 
     import httpx
     import uvicorn
+    from django.conf import settings
 
     from pipelines.live.runner import CallHub, create_app
-
-    from django.conf import settings
 
     hub = CallHub()
     port = _free_port()

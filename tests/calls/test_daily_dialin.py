@@ -92,8 +92,8 @@ def test_dialin_creates_a_sip_room_and_the_bot_answers(runner, desk_bot, fake_da
                      "loop": asyncio.get_running_loop()})
         return transport
 
-    previous = hub.daily_transport
-    hub.daily_transport = room_transport
+    previous = hub.room_transport
+    hub.room_transport = room_transport
     try:
         response = dialin(base, {
             "To": desk_number.number, "From": "+12125550199", "callId": "daily-call-1", "callDomain": "dom-1"})
@@ -112,7 +112,7 @@ def test_dialin_creates_a_sip_room_and_the_bot_answers(runner, desk_bot, fake_da
             room["transport"]._call_event_handler("on_first_participant_joined", {"id": "caller"}), room["loop"])
         stored = wait_for_call("daily-call-1", timeout=60)
     finally:
-        hub.daily_transport = previous
+        hub.room_transport = previous
     rooms, tokens = fake_daily.requests
     assert rooms[0] == "/v1/rooms" and rooms[1] == "Bearer daily-key"
     assert rooms[2]["properties"]["sip"] == {"display_name": "+12125550199", "sip_mode": "dial-in", "num_endpoints": 1}

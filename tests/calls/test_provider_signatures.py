@@ -1,7 +1,7 @@
-"""Provider webhook signatures: pipelines.live.signatures against the documented schemes.
+"""Provider webhook signatures: telephony.signatures against the documented schemes.
 
-Requests are signed with pipelines.live.signatures_testing (plain hmac/hashlib/cryptography
-from the providers' documented algorithms), verified by pipelines.live.signatures (the
+Requests are signed with telephony.signatures_testing (plain hmac/hashlib/cryptography
+from the providers' documented algorithms), verified by telephony.signatures (the
 providers' libraries), plus published test vectors. Pure unit tests: no database.
 """
 
@@ -14,8 +14,8 @@ from urllib.parse import urlencode
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from pipelines.live.signatures import SignatureError, SignedRequest, verify
-from pipelines.live.signatures_testing import (
+from telephony.signatures import SignatureError, SignedRequest, verify
+from telephony.signatures_testing import (
     sign_daily,
     sign_plivo_v3,
     sign_telnyx,

@@ -1,7 +1,7 @@
 """The signing side of the providers' webhook schemes, for tests and the simulated callers.
 
 Written straight from each provider's documented algorithm with hmac/hashlib/base64/
-cryptography only, independently of :mod:`pipelines.live.signatures` (which delegates to
+cryptography only, independently of :mod:`telephony.signatures` (which delegates to
 the providers' libraries), so a test that signs here and verifies there proves the
 verifier follows the documented scheme rather than agreeing with itself.
 """

@@ -1,0 +1,74 @@
+"""Twilio: the voice webhook (TwiML), Media Streams, and REST hang-up/transfer.
+
+The stream token rides in a TwiML ``<Parameter>`` (the start's ``customParameters``). The
+REST calls go to ``settings.TWILIO_API_BASE_URL`` (tests: a local fake). No DTMF: Twilio
+plays digits only through new TwiML, which would end the media stream.
+"""
+
+from __future__ import annotations
+
+from xml.sax.saxutils import escape, quoteattr
+
+from django.conf import settings
+
+from telephony.base import UNKNOWN_NUMBER_APOLOGY, CallControl
+from telephony.providers import rest
+from telephony.providers.adapter import StreamAdapter
+
+
+def stream_twiml(stream_url: str, params: dict[str, str]) -> str:
+    parameters = "".join(f"<Parameter name={quoteattr(k)} value={quoteattr(v)}/>" for k, v in params.items())
+    return (f'<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url={quoteattr(stream_url)}>'
+            f"{parameters}</Stream></Connect></Response>")
+
+
+def apology_twiml(text: str = UNKNOWN_NUMBER_APOLOGY) -> str:
+    return f'<?xml version="1.0" encoding="UTF-8"?><Response><Say>{escape(text)}</Say><Hangup/></Response>'
+
+
+def _call_url(call_sid: str) -> str:
+    base = settings.TWILIO_API_BASE_URL.rstrip("/")
+    return f"{base}/2010-04-01/Accounts/{settings.TWILIO_ACCOUNT_SID}/Calls/{call_sid}.json"
+
+
+async def _update_call(call_sid: str, data: dict) -> None:
+    await rest.send("twilio", call_sid, "POST", _call_url(call_sid), data=data,
+                    auth=(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN))
+
+
+def twilio_control(call_sid: str) -> CallControl:
+    async def hang_up():
+        await _update_call(call_sid, {"Status": "completed"})
+
+    async def transfer(number: str):
+        await _update_call(call_sid, {"Twiml": f"<Response><Dial>{escape(number)}</Dial></Response>"})
+
+    return CallControl(hang_up=hang_up, transfer=transfer)
+
+
+class Twilio(StreamAdapter):
+    name = "twilio"
+    webhook_path = "/telephony/twilio/voice"
+    stream_path = "/telephony/twilio/media"
+    call_id_fields = ("CallSid",)
+
+    def answer(self, stream_url: str, token: str) -> str:
+        return stream_twiml(stream_url, {"token": token})
+
+    def apology(self, text: str) -> str:
+        return apology_twiml(text)
+
+    def stream_token(self, websocket, start: dict) -> str:
+        return (start.get("body") or {}).get("token") or ""
+
+    def serializer(self, start: dict):
+        from pipecat.serializers.twilio import TwilioFrameSerializer
+
+        return TwilioFrameSerializer(stream_sid=start.get("stream_id") or "", call_sid=start.get("call_id"),
+                                     params=TwilioFrameSerializer.InputParams(auto_hang_up=False))
+
+    def control(self, start: dict, connection) -> CallControl:
+        return twilio_control(start.get("call_id") or "")
+
+
+ADAPTER = Twilio()
