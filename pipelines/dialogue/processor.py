@@ -48,7 +48,7 @@ from pipelines.dialogue.engine import DialogueEngine, Reply
 from pipelines.dialogue.llm import knowledge_messages, supports_tools
 from pipelines.dialogue.reply_guard import ReplyGuard
 
-OnEnd = Callable[[Reply], Awaitable[None]]
+OnEnd = Callable[[Reply], Awaitable[str | None]]  # may return a last line to say (e.g. a refused transfer)
 
 
 def latest_user_text(context: LLMContext) -> str | None:
@@ -178,8 +178,9 @@ class ScenarioProcessor(FrameProcessor):
         """End the call after what is queued has been spoken (end_call, transfer, turn limit)."""
         self.end_reason = reply.end_reason
         self.transfer_to = reply.transfer_to
-        if self.on_end is not None:
-            await self.on_end(reply)
+        # The transport hook may answer with a last line (a transfer the PBX refused).
+        if self.on_end is not None and (last_words := await self.on_end(reply)):
+            await self.push_frame(TTSSpeakFrame(last_words, append_to_context=True))
         await self.push_frame(EndWorkerFrame(reason=reply.end_reason))
 
     async def _say(self, text: str, context: LLMContext | None):

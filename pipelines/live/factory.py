@@ -53,6 +53,7 @@ from voicebot import llm_endpoint
 std_logger = logging.getLogger(__name__)
 
 DEFAULT_FALLBACK = "Sorry, I didn't catch that. Could you say it again?"
+TRANSFER_FAILED = "I'm sorry, I couldn't put you through. Please call again later. Goodbye."
 TECHNICAL_TROUBLE = "Sorry, we are having technical trouble. Please call again later. Goodbye."
 
 
@@ -251,10 +252,12 @@ def build_call(
             if control.transfer is not None:
                 try:
                     await control.transfer(reply.transfer_to)
-                except Exception:  # noqa: BLE001 - the call still ends politely
+                except Exception as exc:  # noqa: BLE001 - the call still ends politely
                     logger.exception(f"transfer to {reply.transfer_to} failed")
                     state.status = "completed"
-                    state.notes.append("transfer failed")
+                    state.notes.append(f"transfer failed: {exc}")
+                    return TRANSFER_FAILED
+        return None
 
     # The conversation brain (the same engine as text chat) sits between the user
     # aggregator and the LLM: it owns the conversation rules (goodbye, transfer,

@@ -23,6 +23,7 @@ from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     InputAudioRawFrame,
+    InputDTMFFrame,
     InterruptionFrame,
     LLMContextFrame,
     LLMTextFrame,
@@ -97,6 +98,7 @@ class _Turn:
     planned: str = ""  # what the TTS was given (text spoken so far is ``text``)
     intended: str = ""  # a scripted line (greeting, re-prompt) the TTS was asked to say
     audio_secs: float = 0.0
+    dtmf: str = ""  # keys the caller pressed (this turn is then "[DTMF 12#]", kept apart from speech)
 
 
 class CallRecorder(BaseObserver):
@@ -146,6 +148,8 @@ class CallRecorder(BaseObserver):
             if not self._exact_speech_end:
                 self._pending = BotReplyTiming(speech_end=t - (frame.stop_secs or 0))
             self._exact_speech_end = False
+        elif isinstance(frame, InputDTMFFrame) and src is self._input:
+            self._dtmf(str(frame.button.value), t)
         elif isinstance(frame, TranscriptionFrame) and src is self._stt:
             turn = self._open("caller", t)
             turn.text = f"{turn.text} {frame.text}".strip()
@@ -215,8 +219,21 @@ class CallRecorder(BaseObserver):
             self.turns.append(_Turn(role="bot", start=t))
         return self.turns[-1]
 
+    def _dtmf(self, digit: str, t: float) -> None:
+        """A key the caller pressed: one transcript turn per run of keys, e.g. ``[DTMF 12#]``."""
+        self.events.append((t, f"dtmf {digit}"))
+        last = self.turns[-1] if self.turns else None
+        if last is None or not last.dtmf:
+            last = _Turn(role="caller", start=t)
+            self.turns.append(last)
+        last.dtmf += digit
+        last.text, last.end = f"[DTMF {last.dtmf}]", t
+
+    def dtmf_digits(self) -> str:
+        return "".join(turn.dtmf for turn in self.turns)
+
     def _open(self, role: str, t: float) -> _Turn:
-        if not self.turns or self.turns[-1].role != role:
+        if not self.turns or self.turns[-1].role != role or self.turns[-1].dtmf:
             self.turns.append(_Turn(role=role, start=t))
         return self.turns[-1]
 
@@ -227,6 +244,8 @@ class CallRecorder(BaseObserver):
     def summary_metrics(self) -> dict:
         replies = self.reply_metrics()
         out = {"replies": replies, "stt_full_window_passes": getattr(self._stt, "full_window_passes", 0)}
+        if digits := self.dtmf_digits():
+            out["dtmf"] = digits
         v2v = [r["v2v_ms"] for r in replies if r["v2v_ms"] is not None]
         if v2v:
             out["v2v_ms_median"] = float(np.median(v2v))
