@@ -105,7 +105,7 @@ def parse_control(text: str) -> Control:
     text = text.strip()
     if not text:
         raise ControlError("empty control message")
-    if text.startswith("{"):
+    if text.startswith(("{", "[")):
         try:
             data = json.loads(text)
         except ValueError as exc:
