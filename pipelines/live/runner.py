@@ -405,7 +405,8 @@ def create_app(hub: CallHub | None = None, *, preload: bool = True, spool_replay
     routes = [Route("/healthz", healthz)]
     for adapter in ADAPTERS.values():
         routes += [*HANDLERS[adapter.kind](hub, adapter), *adapter.routes]
-    routes.append(WebSocketRoute("/telephony/{path:path}", _refuse_stream))
+    routes += [WebSocketRoute(path, _refuse_stream)  # after every adapter's: refused, not merely unrouted
+               for path in ("/telephony/{provider}/media", "/telephony/{provider}/media/{secret}")]
     app = Starlette(routes=routes, lifespan=contextlib.asynccontextmanager(lifespan))
     app.state.hub = hub
     return app
