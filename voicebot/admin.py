@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from voicebot import call_links
+from voicebot import asterisk_setup, call_links
 from voicebot.admin_scoping import CompanyScopedAdmin, CompanyScopedInline
 from voicebot.forms import BotAdminForm
 from voicebot.models import ApiKey, Bot, BotTool, Call, CallTurn, Company, PhoneNumber
@@ -134,7 +134,27 @@ class PhoneNumberAdmin(CompanyScopedAdmin):
             "daily": f"Pinless dial-in room_creation_api: {base}/telephony/daily/dialin",
             "exotel": f"Voicebot applet URL (keep it secret): {ws_base}/telephony/exotel/media/{obj.stream_secret}",
         }
+        if obj.provider == PhoneNumber.Provider.ASTERISK:
+            return self._asterisk_setup(obj)
         return setup.get(obj.provider, "")
+
+    @staticmethod
+    def _asterisk_setup(obj):
+        """chan_websocket (websocket_client.conf URI + dial line) and AudioSocket (UUID + dial lines)."""
+        uri = asterisk_setup.websocket_uri(settings.RUNNER_PUBLIC_URL)
+        host = settings.ASTERISK_AUDIOSOCKET_HOST
+        if host in ("0.0.0.0", "::", ""):
+            host = "RUNNER_HOST"
+        return format_html(
+            "chan_websocket (Asterisk 20.16 / 22.6+), websocket_client.conf [{}]: uri = {}<br>"
+            "Dialplan (keep it secret): <code>{}</code><br>"
+            "AudioSocket UUID (keep it secret): <code>{}</code><br>Dialplan:<br><code>{}</code>",
+            asterisk_setup.WEBSOCKET_CONNECTION, uri,
+            asterisk_setup.websocket_dial(obj.number, obj.stream_secret),
+            asterisk_setup.audiosocket_uuid(obj.stream_secret),
+            asterisk_setup.audiosocket_dial(obj.number, obj.stream_secret, host,
+                                            settings.ASTERISK_AUDIOSOCKET_PORT),
+        )
 
 
 class CallTurnInline(admin.TabularInline):
