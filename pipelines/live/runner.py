@@ -73,6 +73,7 @@ class CallHub:
         self.store_calls = True
         self.room_transport = None  # None: the room adapter's own media client (tests: a stand-in, no cloud)
         self._tasks: set[asyncio.Task] = set()
+        self.listeners: list = []  # started entry points with their own sockets (SIP, AudioSocket)
 
     async def route(self, provider: str, number: str, call_id: str) -> BotConfig | Refusal:
         """The bot for a verified call's number, or why it gets none (the line is not taken yet)."""
@@ -375,7 +376,10 @@ async def _refuse_stream(websocket: WebSocket):
     await websocket.close(code=WS_POLICY_VIOLATION)  # a media stream no adapter serves
 
 
-def create_app(hub: CallHub | None = None, *, preload: bool = True, spool_replay_secs: float | None = None) -> Starlette:
+def create_app(hub: CallHub | None = None, *, preload: bool = True, spool_replay_secs: float | None = None,
+               listeners=None) -> Starlette:
+    """``listeners``: a callable(hub) -> [``telephony.listeners.Listener``] started with the app
+    (``runbots``: ``telephony.listeners.from_settings``); None: none (tests, benchmarks)."""
     hub = hub or CallHub()
 
     async def healthz(request: Request):
@@ -383,6 +387,7 @@ def create_app(hub: CallHub | None = None, *, preload: bool = True, spool_replay
         return JSONResponse({
             "ok": hub.ready, "active_calls": hub.gate.active, "uptime_s": round(time.time() - hub.started),
             "models_loaded": registry.loads, "spooled_calls": spooled,
+            **{listener.name: listener.status() for listener in hub.listeners},
         }, status_code=200 if hub.ready else 503)
 
     async def lifespan(app):
@@ -391,6 +396,9 @@ def create_app(hub: CallHub | None = None, *, preload: bool = True, spool_replay
         if not settings.TELEPHONY_VERIFY_SIGNATURES:
             logger.warning("provider signatures are NOT verified (VOICEBOT_VERIFY_PROVIDER_SIGNATURES=false): "
                            "local development only")
+        for listener in (listeners(hub) if listeners else []):
+            await listener.start()  # a port already taken fails the start-up, loudly
+            hub.listeners.append(listener)
         hub.ready = True
         interval = spool_replay_secs if spool_replay_secs is not None else settings.CALLS_SPOOL_REPLAY_SECS
         task = asyncio.create_task(_spool_loop(interval))
@@ -401,6 +409,10 @@ def create_app(hub: CallHub | None = None, *, preload: bool = True, spool_replay
             for call in list(hub.active.values()):
                 with contextlib.suppress(Exception):
                     await call.worker.cancel(reason="runner shutdown")
+            for listener in hub.listeners:
+                with contextlib.suppress(Exception):
+                    await listener.stop()
+            hub.listeners.clear()
 
     routes = [Route("/healthz", healthz)]
     for adapter in ADAPTERS.values():

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import queue
 import re
 import threading
@@ -128,7 +129,13 @@ class _Account(pj.Account):
 
 
 class SipAgent:
-    """Starts and stops PJSIP, accepts calls, and runs PJSIP operations for the asyncio side."""
+    """Starts and stops PJSIP, accepts calls, and runs PJSIP operations for the asyncio side.
+
+    PJSIP keeps one library state per process: one agent runs at a time.
+    """
+
+    name = "sip"
+    running: "SipAgent | None" = None
 
     def __init__(self, runner: CallRunner, sip_settings: SipSettings | None = None):
         self.runner = runner
@@ -147,6 +154,9 @@ class SipAgent:
 
     # --- lifecycle (asyncio side) -----------------------------------------------------
     async def start(self) -> None:
+        if SipAgent.running is not None:
+            raise SipError(f"a SIP endpoint already runs in this process ({SipAgent.running.listening})")
+        SipAgent.running = self
         self.loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._run, name="sip", daemon=True)
         self._thread.start()
@@ -154,7 +164,10 @@ class SipAgent:
             await asyncio.wrap_future(self._started)
         except Exception as exc:
             self.error = str(exc)
+            SipAgent.running = None
             raise
+        # The loop's thread drops ended calls' PJSIP objects: PJSIP must know the thread.
+        pj.Endpoint.instance().libRegisterThread("voicebot-loop")
 
     async def stop(self) -> None:
         if self._thread is None:
@@ -162,6 +175,7 @@ class SipAgent:
         self._stopping.set()
         await asyncio.to_thread(self._thread.join, 10)
         self._thread = None
+        SipAgent.running = None
 
     def status(self) -> dict:
         state = {"listening": self.listening, "ok": bool(self.listening) and not self.error,
@@ -308,10 +322,13 @@ class SipAgent:
             for _ in range(20):
                 endpoint.libHandleEvents(10)
             self._run_commands()
+            for call in list(self.calls.values()):
+                call.port = None  # bridge ports go before the library does
             for account in self._accounts:
                 account.shutdown()
             self._accounts.clear()
             self.calls.clear()
+            gc.collect()  # ended calls' PJSIP objects must go before the library
             endpoint.libDestroy()
         except Exception:  # noqa: BLE001
             logger.exception("SIP endpoint shutdown failed")

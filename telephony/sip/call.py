@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 
 import pjsua2 as pj
 from loguru import logger
 
 from telephony.base import CallControl, CallStart, Refusal
-from telephony.sip.media import CallAudioPort, SipTransport, port_format
+from telephony.sip.media import CallAudio, CallAudioPort, SipTransport, port_format
 
 REFUSAL_STATUS = {"busy": (486, "Busy Here"), "unknown_number": (404, "Not Found")}
 MEDIA_TIMEOUT_SECS = 10.0
@@ -38,7 +39,8 @@ class SipCall(pj.Call):
         self.agent = agent
         self.pj_id = call_id
         self.peer_host, self.peer_port = "", 0
-        self.port: CallAudioPort | None = None
+        self.port: CallAudioPort | None = None  # PJSIP's; only the SIP thread creates and drops it
+        self.audio: CallAudio | None = None
         self.transport: SipTransport | None = None
         self.accepted = None
         self.disconnected = False
@@ -67,8 +69,8 @@ class SipCall(pj.Call):
         info = self.getInfo()
         if info.state == pj.PJSIP_INV_STATE_DISCONNECTED and not self.disconnected:
             self.disconnected = True
-            if self.port is not None:
-                self.port.closed = True
+            if self.audio is not None:
+                self.audio.closed = True
             self.agent.to_loop(self._on_disconnected(int(info.lastStatusCode)))
 
     def onCallMediaState(self, prm):
@@ -79,7 +81,8 @@ class SipCall(pj.Call):
             audio = self.getAudioMedia(media.index)
             first = self.port is None
             if first:
-                self.port = CallAudioPort(self.agent.loop)
+                self.audio = CallAudio(self.agent.loop)
+                self.port = CallAudioPort(self.audio)
                 self.port.createPort(f"call-{self.pj_id}", port_format())
             audio.startTransmit(self.port)
             self.port.startTransmit(audio)
@@ -131,9 +134,10 @@ class SipCall(pj.Call):
             result.release()
             await self._end_leg()
             return
-        self.transport = SipTransport(self.port, send_dtmf=self.send_dtmf, name=f"sip-{self.pj_id}")
+        control = self.control()
+        self.transport = SipTransport(self.audio, send_dtmf=control.send_dtmf, name=f"sip-{self.pj_id}")
         try:
-            await result.run(self.transport, self.control())
+            await result.run(self.transport, control)
         finally:
             await self._end_leg()
 
@@ -181,7 +185,24 @@ class SipCall(pj.Call):
 
     # --- call control ---------------------------------------------------------------
     def control(self) -> CallControl:
-        return CallControl(hang_up=self.hang_up, transfer=self.transfer, send_dtmf=self.send_dtmf)
+        """The call's controls, holding the call weakly: a stored call (``CallHub.finished``) must
+        not keep PJSIP's call object alive once it has ended."""
+        call = weakref.ref(self)
+
+        async def hang_up():
+            if (live := call()) is not None:
+                await live.hang_up()
+
+        async def transfer(number: str):
+            if (live := call()) is None:
+                raise TransferRefused("the call has ended")
+            await live.transfer(number)
+
+        async def send_dtmf(digits: str):
+            if (live := call()) is not None:
+                await live.send_dtmf(digits)
+
+        return CallControl(hang_up=hang_up, transfer=transfer, send_dtmf=send_dtmf)
 
     async def hang_up(self) -> None:
         """The bot ended the call: BYE once (nothing if the caller already left)."""
@@ -225,7 +246,7 @@ class SipCall(pj.Call):
     async def _wait_playout(self, *, first_audio_secs: float = 3.0, quiet_secs: float = 0.3,
                             limit_secs: float = 20.0) -> None:
         """Until the bot's last words have gone out (a hang-up or REFER must not cut them off)."""
-        port = self.port
+        port = self.audio
         if port is None:
             return
         loop = asyncio.get_running_loop()

@@ -2,7 +2,8 @@
 
 PJSIP does the telephony audio: RTP, the jitter buffer and packet-loss concealment,
 G.711/G.722 decoding and resampling to the bridge's 16 kHz clock. ``CallAudioPort``
-is one port on that bridge, connected both ways to the call's stream. The bridge's
+is one port on that bridge, connected both ways to the call's stream; ``CallAudio``
+holds what passes through it, and is all the transport sees. The bridge's
 clock thread pulls a 20 ms frame from it every 20 ms (``onFrameRequested``), which is
 what paces the bot's audio, and hands it the caller's 20 ms (``onFrameReceived``).
 
@@ -47,11 +48,10 @@ def port_format() -> pj.MediaFormatAudio:
     return fmt
 
 
-class CallAudioPort(pj.AudioMediaPort):
-    """The bridge port of one call. Its callbacks run on PJSIP's clock thread."""
+class CallAudio:
+    """One call's audio between PJSIP's clock thread and the pipeline (no PJSIP object in it)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
-        super().__init__()
         self._loop = loop
         self._lock = threading.Lock()
         self._playout = bytearray()
@@ -61,24 +61,20 @@ class CallAudioPort(pj.AudioMediaPort):
         self.closed = False
 
     # --- PJSIP's clock thread ---------------------------------------------------------
-    def onFrameRequested(self, frame):
+    def next_frame(self) -> bytes:
         with self._lock:
             chunk = bytes(self._playout[:FRAME_BYTES])
             del self._playout[:FRAME_BYTES]
         if chunk:
             self.frames_out += 1
-        frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
-        frame.buf = pj.ByteVector(chunk.ljust(FRAME_BYTES, b"\0"))
-        frame.size = FRAME_BYTES
+        return chunk.ljust(FRAME_BYTES, b"\0")
 
-    def onFrameReceived(self, frame):
+    def received(self, data: bytes) -> None:
         if self.closed:
             return
-        data = bytes(frame.buf) if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size else b""
-        data = data.ljust(FRAME_BYTES, b"\0")[:FRAME_BYTES]
         self.frames_in += 1
         try:
-            self._loop.call_soon_threadsafe(self.inbound.put_nowait, data)
+            self._loop.call_soon_threadsafe(self.inbound.put_nowait, data.ljust(FRAME_BYTES, b"\0")[:FRAME_BYTES])
         except RuntimeError:  # the loop is gone (shutdown)
             self.closed = True
 
@@ -96,10 +92,28 @@ class CallAudioPort(pj.AudioMediaPort):
             self._playout.clear()
 
 
+class CallAudioPort(pj.AudioMediaPort):
+    """The call's port on PJSIP's conference bridge. Owned by the SIP call alone, and dropped on
+    the SIP thread when the call ends (PJSIP must free it before the library goes)."""
+
+    def __init__(self, audio: CallAudio):
+        super().__init__()
+        self.audio = audio
+
+    def onFrameRequested(self, frame):
+        frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+        frame.buf = pj.ByteVector(self.audio.next_frame())
+        frame.size = FRAME_BYTES
+
+    def onFrameReceived(self, frame):
+        audio = frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size
+        self.audio.received(bytes(frame.buf) if audio else b"")
+
+
 class SipInputTransport(BaseInputTransport):
     """The caller's audio and DTMF digits into the pipeline."""
 
-    def __init__(self, port: CallAudioPort, params: TransportParams, **kwargs):
+    def __init__(self, port: CallAudio, params: TransportParams, **kwargs):
         super().__init__(params, **kwargs)
         self._port = port
         self._task = None
@@ -140,7 +154,7 @@ class SipInputTransport(BaseInputTransport):
 class SipOutputTransport(BaseOutputTransport):
     """The bot's audio into the call's bridge port, paced by the bridge clock."""
 
-    def __init__(self, port: CallAudioPort, params: TransportParams, *, send_dtmf=None, **kwargs):
+    def __init__(self, port: CallAudio, params: TransportParams, *, send_dtmf=None, **kwargs):
         super().__init__(params, **kwargs)
         self._port = port
         self._send_dtmf = send_dtmf  # async callable(digits)
@@ -168,7 +182,7 @@ class SipOutputTransport(BaseOutputTransport):
 
 
 class SipTransport(BaseTransport):
-    def __init__(self, port: CallAudioPort, *, send_dtmf=None, name: str = "sip"):
+    def __init__(self, port: CallAudio, *, send_dtmf=None, name: str = "sip"):
         super().__init__(name=name)
         params = TransportParams(audio_in_enabled=True, audio_out_enabled=True,
                                  audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)

@@ -105,6 +105,7 @@ def runner(llm_server, loaded_models):
     from django.conf import settings
 
     from pipelines.live.runner import CallHub, create_app
+    from telephony.sip.agent import SipAgent, SipSettings
 
     hub = CallHub()
     port = _free_port()
@@ -113,7 +114,11 @@ def runner(llm_server, loaded_models):
     settings.TWILIO_AUTH_TOKEN, settings.PLIVO_AUTH_TOKEN = TWILIO_TOKEN, PLIVO_TOKEN
     settings.TELNYX_PUBLIC_KEY = signatures_testing.telnyx_public_key_b64(TELNYX_KEY)
     settings.DAILY_WEBHOOK_SECRET = DAILY_SECRET
-    server = uvicorn.Server(uvicorn.Config(create_app(hub, preload=False, spool_replay_secs=0.5),
+    # The SIP endpoint on a free port of loopback (one per process: PJSIP is a singleton).
+    sip_port = _free_port()
+    sip = SipSettings(host="127.0.0.1", port=sip_port, rtp_port=sip_port + 2000)
+    server = uvicorn.Server(uvicorn.Config(create_app(hub, preload=False, spool_replay_secs=0.5,
+                                                      listeners=lambda h: [SipAgent(h, sip)]),
                                            host="127.0.0.1", port=port, log_level="warning", ws="websockets"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

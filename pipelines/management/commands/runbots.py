@@ -9,7 +9,8 @@ from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "Run the call runner: /healthz, Twilio voice webhook and media streams; models loaded once."
+    help = ("Run the call runner: /healthz, provider webhooks and media streams, browser calls, the SIP endpoint "
+            "(VOICEBOT_SIP_*); models loaded once.")
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=settings.RUNNER_HOST)
@@ -21,5 +22,6 @@ class Command(BaseCommand):
         import uvicorn
 
         from pipelines.live.runner import create_app
+        from telephony import listeners
 
-        uvicorn.run(create_app(), host=opts["host"], port=opts["port"], log_level="info", ws="websockets")
+        uvicorn.run(create_app(listeners=listeners.from_settings), host=opts["host"], port=opts["port"], log_level="info", ws="websockets")
