@@ -23,6 +23,7 @@ import gc
 import queue
 import re
 import threading
+import weakref
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -142,6 +143,7 @@ class SipAgent:
         self.settings = sip_settings or SipSettings.from_django()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.calls: dict[int, object] = {}  # PJSUA call id -> sip.call.SipCall (kept alive until disconnected)
+        self.pj_objects: weakref.WeakSet = weakref.WeakSet()  # every SipCall and bridge port made
         self.counts = {"invites": 0, "refused_peer": 0, "unknown_number": 0, "busy": 0, "answered": 0}
         self.error = ""
         self.listening = ""
@@ -196,6 +198,10 @@ class SipAgent:
         future: concurrent.futures.Future = concurrent.futures.Future()
         self._commands.put((fn, args, future))
         return await asyncio.wrap_future(future)
+
+    def later(self, fn) -> None:
+        """From the SIP thread: run ``fn`` on it after the current PJSIP callback has returned."""
+        self._commands.put((fn, (), concurrent.futures.Future()))
 
     def to_loop(self, coro) -> None:
         """From the SIP thread: run ``coro`` on the runner's loop."""
@@ -301,12 +307,14 @@ class SipAgent:
         self.counts["invites"] += 1
         call = SipCall(self, account, prm.callId)
         self.calls[call.getId()] = call
+        self.pj_objects.add(call)
         host, port = split_host_port(prm.rdata.srcAddress)
         info = call.getInfo()
         if not peer_allowed(host, self.settings.allowed_peers):
             self.counts["refused_peer"] += 1
             logger.warning(f"sip INVITE from {host}:{port} refused (403): not in VOICEBOT_SIP_ALLOWED_PEERS")
             call.answer_with(403, "Forbidden")
+            call.owned = False  # no routing task: dropped once PJSIP reports it disconnected
             return
         number = request_uri_user(prm.rdata.wholeMsg) or uri_user(info.localUri)
         if account.registration is not None and account.registration.number:
@@ -329,6 +337,8 @@ class SipAgent:
             self._accounts.clear()
             self.calls.clear()
             gc.collect()  # ended calls' PJSIP objects must go before the library
+            for leftover in list(self.pj_objects):  # still referenced somewhere (a stored call, a traceback):
+                leftover.thisown = False  # never run their C++ destructors against a destroyed library
             endpoint.libDestroy()
         except Exception:  # noqa: BLE001
             logger.exception("SIP endpoint shutdown failed")

@@ -44,6 +44,7 @@ class SipCall(pj.Call):
         self.transport: SipTransport | None = None
         self.accepted = None
         self.disconnected = False
+        self.owned = True  # a routing task on the loop owns the call (False: refused at once, no task)
         self.bot_hung_up = False
         self.dtmf_in: list[str] = []
         self._media: asyncio.Future | None = None
@@ -71,7 +72,10 @@ class SipCall(pj.Call):
             self.disconnected = True
             if self.audio is not None:
                 self.audio.closed = True
-            self.agent.to_loop(self._on_disconnected(int(info.lastStatusCode)))
+            if self.owned:
+                self.agent.to_loop(self._on_disconnected(int(info.lastStatusCode)))
+            else:
+                self.agent.later(self._release)
 
     def onCallMediaState(self, prm):
         info = self.getInfo()
@@ -84,6 +88,7 @@ class SipCall(pj.Call):
                 self.audio = CallAudio(self.agent.loop)
                 self.port = CallAudioPort(self.audio)
                 self.port.createPort(f"call-{self.pj_id}", port_format())
+                self.agent.pj_objects.add(self.port)
             audio.startTransmit(self.port)
             self.port.startTransmit(audio)
             if first:

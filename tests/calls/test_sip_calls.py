@@ -89,7 +89,7 @@ def test_dtmf_and_talk_to_a_human_give_a_refer(sip, tmp_path):
     result = sipp("refer_accept.xml", target, workdir=tmp_path, local_port=port, service=NUMBER, timeout=60)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
 
-    [call] = stored_sip_call(f"caller@127.0.0.1:{port}")
+    [call] = stored_sip_call(f"sip:caller{port}@127.0.0.1")
     assert call.status == "transferred" and call.end_reason == "transfer"
     assert call.metrics["transferred_to"] == "+4930999999"
     texts = list(call.turns.values_list("text", flat=True))
@@ -104,7 +104,7 @@ def test_declined_refer_is_apologised_for_then_bot_hangs_up(sip, tmp_path):
     result = sipp("refer_decline.xml", target, workdir=tmp_path, local_port=port, service=NUMBER, timeout=60)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]  # it received the bot's BYE
 
-    [call] = stored_sip_call(f"caller@127.0.0.1:{port}")
+    [call] = stored_sip_call(f"sip:caller{port}@127.0.0.1")
     assert call.status == "completed"
     assert any("transfer failed" in note for note in call.metrics["notes"]), call.metrics["notes"]
     assert TRANSFER_FAILED in list(call.turns.values_list("text", flat=True))
@@ -116,7 +116,7 @@ def test_goodbye_ends_the_call_with_one_bye_from_the_bot(sip, tmp_path):
     mulaw_wav(tmp_path / "question.wav", [audio("caller_bye.wav"), 15.0])
     result = sipp("bye_from_bot.xml", target, workdir=tmp_path, local_port=port, service=NUMBER, timeout=60)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    calls = stored_sip_call(f"caller@127.0.0.1:{port}")
+    calls = stored_sip_call(f"sip:caller{port}@127.0.0.1")
     assert len(calls) == 1 and calls[0].end_reason != "caller_hangup", [(c.end_reason, c.status) for c in calls]
     messages = (tmp_path / "bye_from_bot.xml.msg").read_text()
     assert messages.count("BYE sip:") == 1, "exactly one BYE, from the bot"
@@ -129,16 +129,16 @@ def _refused(target, tmp_path, service) -> str:
     return (tmp_path / "refused.xml.msg").read_text()
 
 
-def test_unknown_peer_number_and_full_lines_are_refused(sip, runner, tmp_path, desk_bot):
+def test_unknown_peer_number_and_full_lines_are_refused(sip, runner, tmp_path, settings):
     from voicebot.models import Call
 
     agent, target = sip
     _, hub = runner
     assert "SIP/2.0 404" in _refused(target, tmp_path / "unknown", "+19995550000")
 
-    desk_bot.company.max_lines = 0
-    desk_bot.company.save()
+    settings.CALLS_MAX_CONCURRENT = 0  # every line of the runner is taken
     assert "SIP/2.0 486" in _refused(target, tmp_path / "busy", NUMBER)
+    settings.CALLS_MAX_CONCURRENT = 8
 
     allowed = agent.settings.allowed_peers
     agent.settings.allowed_peers = ["10.20.30.0/24"]  # loopback is no longer a configured peer
