@@ -28,7 +28,7 @@ export DO_NOT_TRACK := true
 export HF_HUB_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup demo test check lock db-stop clean browser
+.PHONY: setup demo test check lock db-stop clean browser sip-clients
 
 setup: $(STAMP) $(LLAMA_STAMP)
 	$(PY) manage.py migrate --noinput -v 0
@@ -56,7 +56,14 @@ browser:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "No Chromium (apt-get install chromium): the browser-call test will be skipped."
 
-test: setup browser
+# The SIP clients the SIP endpoint's end-to-end tests call it with (Debian's baresip and SIPp).
+sip-clients:
+	@{ command -v baresip >/dev/null 2>&1 && command -v sipp >/dev/null 2>&1; } || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq baresip-core sip-tester >/dev/null; } || \
+	  echo "No baresip/SIPp (apt-get install baresip-core sip-tester): the SIP call tests will be skipped."
+
+test: setup browser sip-clients
 	$(PY) -m pytest
 
 check: setup

@@ -46,6 +46,7 @@ from pipelines.live.apology import say_and_close
 from pipelines.live.db import in_db_thread
 from pipelines.live.factory import CallInfo, LiveCall, build_call
 from pipelines.model_registry import registry
+from telephony import listeners as telephony_listeners
 from telephony import public_url, stream_tokens
 from telephony.base import BUSY, UNKNOWN_NUMBER_APOLOGY, CallControl, CallStart, Refusal
 from telephony.providers import ADAPTERS, BROWSER, ROOM, STREAM
@@ -417,6 +418,7 @@ def create_app(hub: CallHub | None = None, *, preload: bool = True, spool_replay
     routes = [Route("/healthz", healthz)]
     for adapter in ADAPTERS.values():
         routes += [*HANDLERS[adapter.kind](hub, adapter), *adapter.routes]
+    routes += telephony_listeners.routes(hub)  # PBX streams that route through hub.accept themselves
     routes += [WebSocketRoute(path, _refuse_stream)  # after every adapter's: refused, not merely unrouted
                for path in ("/telephony/{provider}/media", "/telephony/{provider}/media/{secret}")]
     app = Starlette(routes=routes, lifespan=contextlib.asynccontextmanager(lifespan))

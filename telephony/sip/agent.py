@@ -147,6 +147,7 @@ class SipAgent:
         self.counts = {"invites": 0, "refused_peer": 0, "unknown_number": 0, "busy": 0, "answered": 0}
         self.error = ""
         self.listening = ""
+        self.public_host = ""
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -184,11 +185,11 @@ class SipAgent:
                  "active_calls": len(self.calls), **self.counts}
         if self.error:
             state["error"] = self.error
-        for account in self._accounts:
-            if account.registration is not None:
-                state["registration"] = {"registrar": account.registration.registrar,
-                                         "user": account.registration.user, **account.reg_state,
-                                         "registered": account.reg_state.get("code") == 200}
+        registrations = [{"registrar": account.registration.registrar, "user": account.registration.user,
+                          **account.reg_state, "registered": account.reg_state.get("code") == 200}
+                         for account in self._accounts if account.registration is not None]
+        if registrations:
+            state["registrations"] = registrations
         return state
 
     async def submit(self, fn, *args):
@@ -202,6 +203,11 @@ class SipAgent:
     def later(self, fn) -> None:
         """From the SIP thread: run ``fn`` on it after the current PJSIP callback has returned."""
         self._commands.put((fn, (), concurrent.futures.Future()))
+
+    async def register(self, registration: Registration) -> None:
+        """Register (also) as an extension of ``registration``'s PBX, refreshed until the endpoint stops."""
+        account = await self.submit(self._register, registration, self.public_host)
+        self._accounts.append(account)
 
     def to_loop(self, coro) -> None:
         """From the SIP thread: run ``coro`` on the runner's loop."""
@@ -277,6 +283,7 @@ class SipAgent:
         if s.registration is not None:
             self._accounts.append(self._register(s.registration, public))
         self.listening = f"{s.host}:{s.port}"
+        self.public_host = public
         logger.info(f"SIP endpoint listening on {self.listening} (UDP, TCP); SDP and Contact name {public}")
         return endpoint
 

@@ -6,6 +6,7 @@ speaks a recorded question as RTP and records the bot's RTP; SIPp scenarios
 "talk to a human" produces, accept or decline it, and check refusals.
 """
 
+import subprocess
 import time
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 
 from pipelines.live.factory import TRANSFER_FAILED
 from tests.calls.conftest import _free_port, audio, number_for
-from tests.calls.sip_clients import baresip_call, caller_wav, have, mulaw_wav, sipp, speech_spans
+from tests.calls.sip_clients import SCENARIOS, baresip_call, caller_wav, have, mulaw_wav, sipp, speech_spans
 
 pytestmark = [
     pytest.mark.models, pytest.mark.django_db(transaction=True),
@@ -165,3 +166,55 @@ def test_healthz_reports_the_sip_endpoint(runner, sip):
     base, _ = runner
     health = httpx.get(base + "/healthz").json()
     assert health["sip"]["ok"] is True and health["sip"]["listening"] == sip[1]
+
+
+def _on_runner_loop(agent, coro, timeout: float = 10.0):
+    import asyncio
+
+    return asyncio.run_coroutine_threadsafe(coro, agent.loop).result(timeout)
+
+
+def test_cancel_before_answer_frees_the_line(sip, runner, tmp_path):
+    from voicebot.models import Call
+
+    agent, target = sip
+    _, hub = runner
+    resolve = hub.resolve_number
+
+    def slow_resolve(number):  # the INVITE is still ringing when the caller gives up
+        time.sleep(1.5)
+        return resolve(number)
+
+    hub.resolve_number = slow_resolve
+    try:
+        port = _free_port()
+        result = sipp("cancel.xml", target, workdir=tmp_path, local_port=port, service=NUMBER, timeout=20)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]  # 200 to CANCEL, 487
+        time.sleep(2.0)  # routing finishes after the CANCEL: the line it took is given back
+    finally:
+        hub.resolve_number = resolve
+    assert hub.gate.active == 0 and agent.status()["active_calls"] == 0
+    assert not Call.objects.filter(transport="sip").exists()
+
+
+def test_registers_with_a_pbx_as_an_extension(sip, tmp_path):
+    from telephony.sip.agent import Registration
+
+    agent, _ = sip
+    port = _free_port()
+    sipp_proc = subprocess.Popen(
+        ["sipp", "-sf", str(SCENARIOS / "registrar.xml"), "-i", "127.0.0.1", "-p", str(port), "-m", "1",
+         "-nostdin", "-timeout", "20s", "-trace_msg", "-message_file", str(tmp_path / "registrar.msg")],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(0.5)
+    _on_runner_loop(agent, agent.register(Registration(
+        registrar=f"sip:127.0.0.1:{port}", user="200", password="extension-secret", expires_sec=120, number=NUMBER)))
+    out, _ = sipp_proc.communicate(timeout=30)
+    assert sipp_proc.returncode == 0, out[-3000:]
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not agent.status().get("registrations", [{}])[-1].get("registered"):
+        time.sleep(0.1)
+    [registration] = [r for r in agent.status()["registrations"] if r["registrar"].endswith(f":{port}")]
+    assert registration["registered"] and registration["code"] == 200, registration
+    messages = (tmp_path / "registrar.msg").read_text()
+    assert 'Authorization: Digest username="200"' in messages and 'realm="pbx.test"' in messages

@@ -81,6 +81,13 @@ class Command(BaseCommand):
             os.environ["TWILIO_AUTH_TOKEN"] = local_secret.secret(settings.DATA_DIR, DEMO_TWILIO_TOKEN)
             notes.append("  Twilio: webhooks are verified with a local demo auth token; set TWILIO_AUTH_TOKEN to "
                          "your account's to take real Twilio calls.")
+        if settings.SIP_ENABLED:
+            from voicebot.management.commands.seed_demo import DEMO_SIP_NUMBER
+
+            port = "" if settings.SIP_PORT == 5060 else f":{settings.SIP_PORT}"
+            notes.append(f"  SIP: dial sip:{DEMO_SIP_NUMBER}@127.0.0.1{port} from a softphone on this machine, e.g. "
+                         f"baresip -e '/dial sip:{DEMO_SIP_NUMBER}@127.0.0.1{port}' (other hosts: "
+                         f"VOICEBOT_SIP_ALLOWED_PEERS).")
         notes.append(f"  Simulated Twilio call (signed): .venv/bin/python manage.py simulate_call "
                      f"--bot elegant-receptionist --audio tests/data/caller_hours.wav "
                      f"--twilio {os.environ['VOICEBOT_RUNNER_PUBLIC_URL']}")

@@ -15,6 +15,7 @@ from voicebot.scenarios import validate_scenarios
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo-voicebot"
 DEMO_NUMBER = "+15550100200"
+DEMO_SIP_NUMBER = "+15550100300"  # what a softphone or PBX dials: sip:+15550100300@127.0.0.1
 
 DEMO_SCENARIOS = [
     {
@@ -99,6 +100,10 @@ class Command(BaseCommand):
             number=DEMO_NUMBER,
             defaults={"company": company, "bot": bot, "provider": PhoneNumber.Provider.TWILIO, "label": "Front desk"},
         )
+        PhoneNumber.objects.update_or_create(
+            number=DEMO_SIP_NUMBER,
+            defaults={"company": company, "bot": bot, "provider": PhoneNumber.Provider.SIP, "label": "SIP line"},
+        )
         user, created = get_user_model().objects.get_or_create(
             username=DEMO_USERNAME, defaults={"email": "demo@agency.example"}
         )
@@ -110,6 +115,7 @@ class Command(BaseCommand):
         user.groups.add(Group.objects.get(name=STAFF_GROUP))
         company.staff.add(user)
         self.stdout.write(
-            self.style.SUCCESS(f"Demo ready: company '{company.slug}', bot '{bot.slug}', number {DEMO_NUMBER}, "
+            self.style.SUCCESS(f"Demo ready: company '{company.slug}', bot '{bot.slug}', numbers {DEMO_NUMBER} (Twilio) and "
+                               f"{DEMO_SIP_NUMBER} (SIP), "
                                f"staff login {DEMO_USERNAME} / {DEMO_PASSWORD}")
         )
