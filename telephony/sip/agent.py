@@ -35,8 +35,8 @@ from telephony.sip.peers import peer_allowed, split_host_port
 
 PJ_LOG_LEVELS = {0: "ERROR", 1: "ERROR", 2: "WARNING", 3: "DEBUG"}
 CODEC_PRIORITY = {"G722/16000/1": 250, "PCMU/8000/1": 240, "PCMA/8000/1": 230}  # others: off
-REQUEST_LINE = re.compile(r"^INVITE\s+(\S+)\s+SIP/2\.0", re.I)
-SIP_URI_USER = re.compile(r"^(?:sips?|tel):([^@;>]+)", re.I)
+REQUEST_LINE = re.compile(r"^INVITE\s+(\S+)\s+SIP/2\.0", re.IGNORECASE)
+SIP_URI_USER = re.compile(r"^(?:sips?|tel):([^@;>]+)", re.IGNORECASE)
 
 
 class SipError(RuntimeError):
@@ -68,7 +68,7 @@ class SipSettings:
     registration: Registration | None = None
 
     @classmethod
-    def from_django(cls) -> "SipSettings":
+    def from_django(cls) -> SipSettings:
         from django.conf import settings
 
         registration = None
@@ -114,7 +114,7 @@ class _PjLog(pj.LogWriter):
 
 
 class _Account(pj.Account):
-    def __init__(self, agent: "SipAgent", *, registration: Registration | None = None):
+    def __init__(self, agent: SipAgent, *, registration: Registration | None = None):
         super().__init__()
         self.agent = agent
         self.registration = registration
@@ -136,7 +136,7 @@ class SipAgent:
     """
 
     name = "sip"
-    running: "SipAgent | None" = None
+    running: SipAgent | None = None
 
     def __init__(self, runner: CallRunner, sip_settings: SipSettings | None = None):
         self.runner = runner

@@ -134,7 +134,7 @@ class SipCall(pj.Call):
         try:
             await self.agent.submit(self.answer_with, 200, "")
             await asyncio.wait_for(self._media, MEDIA_TIMEOUT_SECS)
-        except (asyncio.TimeoutError, pj.Error, asyncio.CancelledError) as exc:
+        except (TimeoutError, pj.Error, asyncio.CancelledError) as exc:
             logger.warning(f"sip call {call_id}: no media after the answer ({type(exc).__name__}); hanging up")
             result.release()
             await self._end_leg()
@@ -236,7 +236,7 @@ class SipCall(pj.Call):
             code = await asyncio.wait_for(self._transfer, TRANSFER_TIMEOUT_SECS)
         except pj.Error as exc:
             raise TransferRefused(f"REFER to {target} could not be sent: {exc.info()}") from None
-        except asyncio.TimeoutError:
+        except TimeoutError:
             code = 200 if self._transfer_accepted else 408
         if not 200 <= code < 300:
             raise TransferRefused(f"REFER to {target} failed with {code}")

@@ -15,6 +15,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default=settings.RUNNER_HOST)
         parser.add_argument("--port", type=int, default=settings.RUNNER_PORT)
+        parser.add_argument("--ws-ping-interval", type=float, default=20.0,
+                            help="Seconds between websocket pings; 0: none (Asterisk builds older than "
+                                 "January 2026 hang up chan_websocket calls on a ping).")
 
     def handle(self, *args, **opts):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -24,4 +27,5 @@ class Command(BaseCommand):
         from pipelines.live.runner import create_app
         from telephony import listeners
 
-        uvicorn.run(create_app(listeners=listeners.from_settings), host=opts["host"], port=opts["port"], log_level="info", ws="websockets")
+        uvicorn.run(create_app(listeners=listeners.from_settings), host=opts["host"], port=opts["port"],
+                    log_level="info", ws="websockets", ws_ping_interval=opts["ws_ping_interval"] or None)
