@@ -36,7 +36,7 @@ from telephony.sip.peers import peer_allowed, split_host_port
 PJ_LOG_LEVELS = {0: "ERROR", 1: "ERROR", 2: "WARNING", 3: "DEBUG"}
 CODEC_PRIORITY = {"G722/16000/1": 250, "PCMU/8000/1": 240, "PCMA/8000/1": 230}  # others: off
 REQUEST_LINE = re.compile(r"^INVITE\s+(\S+)\s+SIP/2\.0", re.IGNORECASE)
-SIP_URI_USER = re.compile(r"^(?:sips?|tel):([^@;>]+)", re.IGNORECASE)
+SIP_URI_USER = re.compile(r"^(?:sips?:([^@;>]+)@|tel:([^;>]+))", re.IGNORECASE)  # a host-only URI has no user
 
 
 class SipError(RuntimeError):
@@ -92,7 +92,7 @@ def uri_user(uri: str) -> str:
     """The user of a SIP/tel URI, with or without display name and angle brackets."""
     inner = uri[uri.find("<") + 1:] if "<" in uri else uri
     match = SIP_URI_USER.match(inner.strip())
-    return unquote(match.group(1)) if match else ""
+    return unquote(match.group(1) or match.group(2)) if match else ""
 
 
 def _outgoing_address() -> str:

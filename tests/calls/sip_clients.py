@@ -121,12 +121,16 @@ def speech_spans(samples: np.ndarray, rate: int, *, threshold: int = 800, gap_se
 
 
 def sipp(scenario: str, target: str, *, workdir: Path, local_port: int, service: str, timeout: int = 60,
-         variables: dict | None = None, calls: int = 1, rate: float = 1.0, limit: int | None = None) -> subprocess.CompletedProcess:
-    """Run SIPp's ``scenario`` (a file in tests/calls/sip/) against ``target`` (host:port) for ``service``."""
+         variables: dict | None = None, calls: int = 1, rate: float = 1.0, limit: int | None = None,
+         tcp: bool = False) -> subprocess.CompletedProcess:
+    """Run SIPp's ``scenario`` (a file in tests/calls/sip/) against ``target`` (host:port) for ``service``
+    (over UDP, or TCP with ``tcp``)."""
     cmd = ["sipp", target, "-sf", str(SCENARIOS / scenario), "-s", service, "-i", "127.0.0.1",
            "-p", str(local_port), "-m", str(calls), "-r", str(rate), "-nostdin", "-timeout", f"{timeout}s",
            "-timeout_error", "-trace_err", "-trace_msg", "-message_file", str(workdir / f"{scenario}.msg"),
            "-error_file", str(workdir / f"{scenario}.err"), "-mp", str(local_port + 2)]
+    if tcp:
+        cmd += ["-t", "t1"]
     if limit is not None:
         cmd += ["-l", str(limit)]
     for name, value in (variables or {}).items():

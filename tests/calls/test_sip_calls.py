@@ -123,9 +123,9 @@ def test_goodbye_ends_the_call_with_one_bye_from_the_bot(sip, tmp_path):
     assert messages.count("BYE sip:") == 1, "exactly one BYE, from the bot"
 
 
-def _refused(target, tmp_path, service) -> str:
+def _refused(target, tmp_path, service, *, tcp: bool = False) -> str:
     port = _free_port()
-    result = sipp("refused.xml", target, workdir=tmp_path, local_port=port, service=service, timeout=20)
+    result = sipp("refused.xml", target, workdir=tmp_path, local_port=port, service=service, timeout=20, tcp=tcp)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     return (tmp_path / "refused.xml.msg").read_text()
 
@@ -136,6 +136,7 @@ def test_unknown_peer_number_and_full_lines_are_refused(sip, runner, tmp_path, s
     agent, target = sip
     _, hub = runner
     assert "SIP/2.0 404" in _refused(target, tmp_path / "unknown", "+19995550000")
+    assert "SIP/2.0 404" in _refused(target, tmp_path / "tcp", "+19995550001", tcp=True)  # SIP over TCP too
 
     settings.CALLS_MAX_CONCURRENT = 0  # every line of the runner is taken
     assert "SIP/2.0 486" in _refused(target, tmp_path / "busy", NUMBER)
@@ -155,7 +156,7 @@ def test_unknown_peer_number_and_full_lines_are_refused(sip, runner, tmp_path, s
 
 @pytest.fixture
 def tmp_path(tmp_path):
-    for name in ("unknown", "busy", "peer"):
+    for name in ("unknown", "tcp", "busy", "peer"):
         (tmp_path / name).mkdir()
     return tmp_path
 
