@@ -26,9 +26,10 @@ from pipecat.frames.frames import (
     StartFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection
-from pipecat.transports.base_input import BaseInputTransport
 from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import BaseTransport, TransportParams
+
+from telephony.receiving import ReceivingInputTransport
 
 RATE = 16000
 CHUNK = 320  # 20 ms at 16 kHz
@@ -75,30 +76,10 @@ class SimCaller:
         self.last_bot_stop = None
 
 
-class SimInputTransport(BaseInputTransport):
+class SimInputTransport(ReceivingInputTransport):
     def __init__(self, caller: SimCaller, params: TransportParams, **kwargs):
         super().__init__(params, **kwargs)
         self._caller = caller
-        self._task = None
-
-    async def start(self, frame: StartFrame):
-        await super().start(frame)
-        await self.set_transport_ready(frame)
-        if self._task is None:
-            self._task = self.create_task(self._play())
-
-    async def stop(self, frame):
-        await super().stop(frame)
-        await self._cancel()
-
-    async def cancel(self, frame):
-        await super().cancel(frame)
-        await self._cancel()
-
-    async def _cancel(self):
-        if self._task:
-            await self.cancel_task(self._task)
-            self._task = None
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         if isinstance(frame, BotStartedSpeakingFrame):
@@ -130,7 +111,7 @@ class SimInputTransport(BaseInputTransport):
             await self._send(silence, clock)
         logger.warning("sim caller: no complete bot reply within %.0fs; going on" % self._caller.reply_timeout_secs)
 
-    async def _play(self):
+    async def receive(self):
         clock = [time.monotonic()]
         await self._wait_for_bot(clock)  # the greeting
         for samples in self._caller.turns:

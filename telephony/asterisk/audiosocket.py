@@ -44,9 +44,10 @@ from pipecat.frames.frames import (
     StartFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection
-from pipecat.transports.base_input import BaseInputTransport
 from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import BaseTransport, TransportParams
+
+from telephony.receiving import ReceivingInputTransport
 
 KIND_HANGUP, KIND_UUID, KIND_DTMF, KIND_SLIN, KIND_ERROR = 0x00, 0x01, 0x03, 0x10, 0xFF
 SLIN_KINDS = {0x10: 8000, 0x11: 12000, 0x12: 16000, 0x13: 24000, 0x14: 32000, 0x15: 44100, 0x16: 48000,
@@ -182,7 +183,7 @@ class AudioSocketConnection:
             pass
 
 
-class AudioSocketInputTransport(BaseInputTransport):
+class AudioSocketInputTransport(ReceivingInputTransport):
     """Asterisk's messages into the pipeline: audio (resampled to 16 kHz), DTMF; hang-up and errors end it."""
 
     def __init__(self, connection: AudioSocketConnection, params: TransportParams, *, on_caller_left=None,
@@ -191,28 +192,8 @@ class AudioSocketInputTransport(BaseInputTransport):
         self._conn = connection
         self._on_caller_left = on_caller_left  # async callable: Asterisk hung up or the socket closed
         self._resampler = create_stream_resampler(clear_after_secs=None)
-        self._task = None
 
-    async def start(self, frame: StartFrame):
-        await super().start(frame)
-        await self.set_transport_ready(frame)
-        if self._task is None:
-            self._task = self.create_task(self._receive())
-
-    async def stop(self, frame: EndFrame):
-        await super().stop(frame)
-        await self._stop_receiving()
-
-    async def cancel(self, frame: CancelFrame):
-        await super().cancel(frame)
-        await self._stop_receiving()
-
-    async def _stop_receiving(self):
-        if self._task:
-            await self.cancel_task(self._task)
-            self._task = None
-
-    async def _receive(self):
+    async def receive(self):
         conn, why = self._conn, "closed the socket"
         try:
             while True:

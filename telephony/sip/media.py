@@ -31,9 +31,10 @@ from pipecat.frames.frames import (
     StartFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection
-from pipecat.transports.base_input import BaseInputTransport
 from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import BaseTransport, TransportParams
+
+from telephony.receiving import ReceivingInputTransport
 
 RATE = 16000  # the conference bridge's clock and the pipeline's rate
 FRAME_MS = 20
@@ -110,34 +111,14 @@ class CallAudioPort(pj.AudioMediaPort):
         self.audio.received(bytes(frame.buf) if audio else b"")
 
 
-class SipInputTransport(BaseInputTransport):
+class SipInputTransport(ReceivingInputTransport):
     """The caller's audio and DTMF digits into the pipeline."""
 
     def __init__(self, port: CallAudio, params: TransportParams, **kwargs):
         super().__init__(params, **kwargs)
         self._port = port
-        self._task = None
 
-    async def start(self, frame: StartFrame):
-        await super().start(frame)
-        await self.set_transport_ready(frame)
-        if self._task is None:
-            self._task = self.create_task(self._receive())
-
-    async def stop(self, frame):
-        await super().stop(frame)
-        await self._stop_receiving()
-
-    async def cancel(self, frame):
-        await super().cancel(frame)
-        await self._stop_receiving()
-
-    async def _stop_receiving(self):
-        if self._task:
-            await self.cancel_task(self._task)
-            self._task = None
-
-    async def _receive(self):
+    async def receive(self):
         while True:
             audio = await self._port.inbound.get()
             await self.push_audio_frame(InputAudioRawFrame(audio=audio, sample_rate=RATE, num_channels=1))
