@@ -213,7 +213,7 @@ class SipCall(pj.Call):
         """The bot ended the call: BYE once (nothing if the caller already left)."""
         if self.disconnected or self.bot_hung_up:
             return
-        await self._wait_playout()
+        await self._wait_playout(first_audio_secs=0.3)  # the pipeline has ended: only the queue is left
         self.bot_hung_up = True
         await self.agent.submit(self._hang_up_now)
 
