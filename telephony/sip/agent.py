@@ -22,6 +22,7 @@ import concurrent.futures
 import gc
 import queue
 import re
+import sys
 import threading
 import weakref
 from dataclasses import dataclass, field
@@ -33,6 +34,10 @@ from loguru import logger
 from telephony.base import CallRunner
 from telephony.sip.peers import peer_allowed, split_host_port
 
+# The pinned pjsua2-python wheel is built with PJSUA_MAX_CALLS 4 (its only release with
+# AudioMediaPort); a fifth simultaneous INVITE gets PJSIP's own 486 Busy Here. More calls
+# per box: a PJSIP build with a higher limit, or more runners (README, "SIP").
+PJSUA_MAX_CALLS = 4
 PJ_LOG_LEVELS = {0: "ERROR", 1: "ERROR", 2: "WARNING", 3: "DEBUG"}
 CODEC_PRIORITY = {"G722/16000/1": 250, "PCMU/8000/1": 240, "PCMA/8000/1": 230}  # others: off
 REQUEST_LINE = re.compile(r"^INVITE\s+(\S+)\s+SIP/2\.0", re.IGNORECASE)
@@ -144,6 +149,7 @@ class SipAgent:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.calls: dict[int, object] = {}  # PJSUA call id -> sip.call.SipCall (kept alive until disconnected)
         self.pj_objects: weakref.WeakSet = weakref.WeakSet()  # every SipCall and bridge port made
+        self.graveyard: list = []  # ended SipCalls, freed on the SIP thread (_bury)
         self.counts = {"invites": 0, "refused_peer": 0, "unknown_number": 0, "busy": 0, "answered": 0}
         self.error = ""
         self.listening = ""
@@ -182,7 +188,7 @@ class SipAgent:
 
     def status(self) -> dict:
         state = {"listening": self.listening, "ok": bool(self.listening) and not self.error,
-                 "active_calls": len(self.calls), **self.counts}
+                 "active_calls": len(self.calls), "max_calls": PJSUA_MAX_CALLS, **self.counts}
         if self.error:
             state["error"] = self.error
         registrations = [{"registrar": account.registration.registrar, "user": account.registration.user,
@@ -223,9 +229,13 @@ class SipAgent:
             return
         self._started.set_result(True)
         try:
+            polls = 0
             while not self._stopping.is_set():
                 endpoint.libHandleEvents(10)
                 self._run_commands()
+                polls += 1
+                if polls % 50 == 0 and self.graveyard:
+                    self._bury()
         finally:
             self._shutdown(endpoint)
 
@@ -248,7 +258,7 @@ class SipAgent:
         config.uaConfig.threadCnt = 0  # events are polled by this thread
         config.uaConfig.mainThreadOnly = False
         config.uaConfig.userAgent = "voicebot"
-        config.uaConfig.maxCalls = 64
+        config.uaConfig.maxCalls = PJSUA_MAX_CALLS
         self._log_writer = _PjLog()
         config.logConfig.writer = self._log_writer
         config.logConfig.level = 3
@@ -285,6 +295,12 @@ class SipAgent:
         self.listening = f"{s.host}:{s.port}"
         self.public_host = public
         logger.info(f"SIP endpoint listening on {self.listening} (UDP, TCP); SDP and Contact name {public}")
+        from django.conf import settings
+
+        if settings.CALLS_MAX_CONCURRENT > PJSUA_MAX_CALLS:
+            logger.warning(f"the SIP endpoint takes at most {PJSUA_MAX_CALLS} simultaneous calls (its PJSIP build); "
+                           f"more SIP calls get 486 Busy Here although VOICEBOT_CALLS_MAX_CONCURRENT is "
+                           f"{settings.CALLS_MAX_CONCURRENT}")
         return endpoint
 
     def _account_config(self, id_uri: str, public: str) -> pj.AccountConfig:
@@ -331,6 +347,11 @@ class SipAgent:
         self.to_loop(call.route(number=number, from_=info.remoteUri, to=info.localUri,
                                 call_id=info.callIdString))
 
+    def _bury(self) -> None:
+        """Free (here, on the SIP thread) the ended calls nothing else holds any more."""
+        # References: the graveyard list, the loop variable, getrefcount's argument.
+        self.graveyard = [call for call in self.graveyard if sys.getrefcount(call) > 3]
+
     def _shutdown(self, endpoint: pj.Endpoint) -> None:
         try:
             endpoint.hangupAllCalls()
@@ -343,6 +364,7 @@ class SipAgent:
                 account.shutdown()
             self._accounts.clear()
             self.calls.clear()
+            self._bury()
             gc.collect()  # ended calls' PJSIP objects must go before the library
             for leftover in list(self.pj_objects):  # still referenced somewhere (a stored call, a traceback):
                 leftover.thisown = False  # never run their C++ destructors against a destroyed library

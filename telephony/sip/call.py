@@ -101,9 +101,16 @@ class SipCall(pj.Call):
         self.agent.to_loop(self._on_transfer_status(int(prm.statusCode), bool(prm.finalNotify)))
 
     def _release(self) -> None:
-        """Drop PJSIP's objects of an ended call (on the SIP thread, where PJSIP may free them)."""
-        self.agent.calls.pop(self.pj_id, None)
+        """Drop PJSIP's objects of an ended call (on the SIP thread, where PJSIP may free them).
+
+        The call object itself goes to the agent's graveyard, which frees it on this thread once
+        nothing else holds it: PJSIP's destructor must never run on a thread PJSIP does not know
+        (a cyclic garbage collection can run on any thread).
+        """
+        if self.agent.calls.pop(self.pj_id, None) is not None:
+            self.agent.graveyard.append(self)
         self.port = None
+        self.transport = self.accepted = self._media = self._transfer = None
 
     # --- the runner's loop ------------------------------------------------------------
     async def route(self, *, number: str, from_: str, to: str, call_id: str) -> None:

@@ -81,6 +81,10 @@ def test_baresip_call_hears_greeting_and_answer(sip, tmp_path):
     assert any(role == "caller" and "open" in text.lower() for role, text in turns), turns
     assert call.recording, "the call's audio is recorded"
     assert agent.status()["answered"] >= 1 and agent.status()["active_calls"] == 0
+    deadline = time.monotonic() + 5
+    while agent.graveyard and time.monotonic() < deadline:  # the ended call's PJSIP object is freed
+        time.sleep(0.1)
+    assert not agent.graveyard
 
 
 def test_dtmf_and_talk_to_a_human_give_a_refer(sip, tmp_path):
