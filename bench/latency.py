@@ -38,6 +38,17 @@ async def sim_turns(n_turns: int, url: str) -> list[dict]:
     return replies[:n_turns]
 
 
+async def speak_turns(caller, replies: list[dict], n_turns: int) -> None:
+    """Say each of TURNS (until ``n_turns`` replies), timing the bot's answer from the caller's side."""
+    for path in TURNS:
+        if len(replies) >= n_turns:
+            break
+        ended = await caller.say(str(path))
+        await caller.wait_bot_done(since=ended, timeout=30)
+        first = caller.first_bot_audio_after(ended)
+        replies.append({"v2v_ms": round((first - ended) * 1000) if first else None})
+
+
 async def twilio_turns(n_turns: int, url: str) -> list[dict]:
     import uvicorn
     from django.conf import settings
@@ -63,13 +74,7 @@ async def twilio_turns(n_turns: int, url: str) -> list[dict]:
         while len(replies) < n_turns:
             caller = await TwilioCaller.dial(base, to="+15550000000", auth_token=settings.TWILIO_AUTH_TOKEN)
             await caller.wait_bot_done()
-            for path in TURNS:
-                if len(replies) >= n_turns:
-                    break
-                ended = await caller.say(str(path))
-                await caller.wait_bot_done(since=ended, timeout=30)
-                first = caller.first_bot_audio_after(ended)
-                replies.append({"v2v_ms": round((first - ended) * 1000) if first else None})
+            await speak_turns(caller, replies, n_turns)
             await caller.hang_up()
             await asyncio.sleep(0.5)
             # The server-side parts of the same turns, from the call's recorder.
@@ -104,13 +109,7 @@ async def sip_turns(n_turns: int, url: str) -> list[dict]:
                 raise RuntimeError(f"SIP call {caller.call_id} was not answered (SIPp log: {session.workdir})")
             await caller.wait_bot_done()  # the greeting
             first_of_call = len(replies)
-            for path in TURNS:
-                if len(replies) >= n_turns:
-                    break
-                ended = await caller.say(str(path))
-                await caller.wait_bot_done(since=ended, timeout=30)
-                first = caller.first_bot_audio_after(ended)
-                replies.append({"v2v_ms": round((first - ended) * 1000) if first else None})
+            await speak_turns(caller, replies, n_turns)
             await caller.hang_up()
             for _ in range(50):  # the runner finishes the call after the BYE
                 if (call := finished_call(hub, caller.call_id)) is not None:
