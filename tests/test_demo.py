@@ -32,6 +32,7 @@ def demo_env(tmp_path):
         "VOICEBOT_DATA_DIR": str(data_dir),
         "OLLAMA_BASE_URL": "http://127.0.0.1:9/v1",  # nothing answers: the bundled LLM starts
         "VOICEBOT_LLM_EMBEDDED_PORT": str(free_port()),
+        "VOICEBOT_SIP_PORT": str(free_port()),  # the demo's SIP endpoint, off 5060 for the test
         "CELERY_TASK_DEFAULT_QUEUE": f"demo-test-{uuid.uuid4().hex[:6]}",
         "PYTHONUNBUFFERED": "1",
     }
@@ -94,6 +95,10 @@ def test_demo_serves_admin_with_demo_data_and_stops_everything_on_sigint(demo_en
         report = json.loads(simulated.stdout.strip().splitlines()[-1])
         assert report["stored_call"] and [t["role"] for t in report["turns"]][:2] == ["bot", "caller"]
         assert "Simulated Twilio call (signed)" in "".join(output)
+        sip_port = demo_env["VOICEBOT_SIP_PORT"]
+        assert f"SIP: dial sip:+15550100300@127.0.0.1:{sip_port}" in "".join(output)
+        runner_health = httpx.get(f"http://127.0.0.1:{runner}/healthz", timeout=5).json()
+        assert runner_health["sip"]["ok"] and runner_health["sip"]["listening"].endswith(f":{sip_port}")
         llm = httpx.get(f"http://127.0.0.1:{demo_env['VOICEBOT_LLM_EMBEDDED_PORT']}/v1/models", timeout=5)
         assert llm.status_code == 200
 
