@@ -6,8 +6,9 @@ speaks a recorded question as RTP and records the bot's RTP; SIPp scenarios
 "talk to a human" produces, accept or decline it, and check refusals.
 """
 
+import socket
 import subprocess
-import time
+import threading
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from pipelines.live.factory import TRANSFER_FAILED
 from tests.calls.conftest import _free_port, audio, number_for
 from tests.calls.sip_clients import SCENARIOS, baresip_call, caller_wav, have, mulaw_wav, sipp, speech_spans
+from tests.waiting import wait_until
 
 pytestmark = [
     pytest.mark.models, pytest.mark.django_db(transaction=True),
@@ -37,13 +39,8 @@ def stored_sip_call(marker: str, timeout: float = 30.0):
     """The stored Call whose caller URI contains ``marker`` (each test calls from its own port)."""
     from voicebot.models import Call
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        calls = list(Call.objects.filter(transport="sip", from_number__contains=marker))
-        if calls:
-            return calls
-        time.sleep(0.2)
-    raise AssertionError(f"no SIP call from {marker} stored within {timeout}s")
+    return wait_until(lambda: list(Call.objects.filter(transport="sip", from_number__contains=marker)),
+                      timeout, what=f"the SIP call from {marker} to be stored")
 
 
 def transcribe(samples: np.ndarray, rate: int) -> str:
@@ -81,10 +78,7 @@ def test_baresip_call_hears_greeting_and_answer(sip, tmp_path):
     assert any(role == "caller" and "open" in text.lower() for role, text in turns), turns
     assert call.recording, "the call's audio is recorded"
     assert agent.status()["answered"] >= 1 and agent.status()["active_calls"] == 0
-    deadline = time.monotonic() + 5
-    while agent.graveyard and time.monotonic() < deadline:  # the ended call's PJSIP object is freed
-        time.sleep(0.1)
-    assert not agent.graveyard
+    wait_until(lambda: not agent.graveyard, 5, what="the ended call's PJSIP object to be freed")
 
 
 def test_dtmf_and_talk_to_a_human_give_a_refer(sip, tmp_path):
@@ -173,6 +167,15 @@ def test_healthz_reports_the_sip_endpoint(runner, sip):
     assert health["sip"]["ok"] is True and health["sip"]["listening"] == sip[1]
 
 
+def udp_port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 def _on_runner_loop(agent, coro, timeout: float = 10.0):
     import asyncio
 
@@ -185,20 +188,28 @@ def test_cancel_before_answer_frees_the_line(sip, runner, tmp_path):
     agent, target = sip
     _, hub = runner
     resolve = hub.resolve_number
+    cancelled, routed = threading.Event(), threading.Event()
 
-    def slow_resolve(number):  # the INVITE is still ringing when the caller gives up
-        time.sleep(1.5)
-        return resolve(number)
+    def routing_after_the_cancel(number):  # the INVITE is still ringing when the caller gives up
+        cancelled.wait(20)
+        try:
+            return resolve(number)
+        finally:
+            routed.set()
 
-    hub.resolve_number = slow_resolve
+    hub.resolve_number = routing_after_the_cancel
     try:
         port = _free_port()
         result = sipp("cancel.xml", target, workdir=tmp_path, local_port=port, service=NUMBER, timeout=20)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]  # 200 to CANCEL, 487
-        time.sleep(2.0)  # routing finishes after the CANCEL: the line it took is given back
+        cancelled.set()
+        assert routed.wait(10)
     finally:
+        cancelled.set()
         hub.resolve_number = resolve
-    assert hub.gate.active == 0 and agent.status()["active_calls"] == 0
+    # Routing finished after the CANCEL and took a line: it is given back, and no call runs.
+    wait_until(lambda: hub.gate.active == 0 and agent.status()["active_calls"] == 0, 5,
+               what="the cancelled call's line to be given back")
     assert not Call.objects.filter(transport="sip").exists()
 
 
@@ -211,14 +222,13 @@ def test_registers_with_a_pbx_as_an_extension(sip, tmp_path):
         ["sipp", "-sf", str(SCENARIOS / "registrar.xml"), "-i", "127.0.0.1", "-p", str(port), "-m", "1",
          "-nostdin", "-timeout", "20s", "-trace_msg", "-message_file", str(tmp_path / "registrar.msg")],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    time.sleep(0.5)
+    wait_until(lambda: udp_port_taken(port), 10, what="SIPp's registrar to listen")
     _on_runner_loop(agent, agent.register(Registration(
         registrar=f"sip:127.0.0.1:{port}", user="200", password="extension-secret", expires_sec=120, number=NUMBER)))
     out, _ = sipp_proc.communicate(timeout=30)
     assert sipp_proc.returncode == 0, out[-3000:]
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not agent.status().get("registrations", [{}])[-1].get("registered"):
-        time.sleep(0.1)
+    wait_until(lambda: agent.status().get("registrations", [{}])[-1].get("registered"), 5,
+               what="the registration to be confirmed")
     [registration] = [r for r in agent.status()["registrations"] if r["registrar"].endswith(f":{port}")]
     assert registration["registered"] and registration["code"] == 200, registration
     messages = (tmp_path / "registrar.msg").read_text()

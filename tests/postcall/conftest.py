@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from postcall.models import Event, WebhookEndpoint
+from tests import waiting
 from tests.conftest import database_url_of
 from tests.postcall.receiver import Receiver
 from voicebot.models import Call, CallTurn
@@ -184,11 +185,4 @@ def store_call(bot, turns=BOOKING_TURNS, collected=None, scenario="booking", on_
 
 
 def wait_until(predicate, timeout: float = 60, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(interval)
+    return waiting.wait_until(predicate, timeout, interval)
