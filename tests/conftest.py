@@ -158,3 +158,15 @@ def llm_server():
 
     with open(settings.DATA_DIR / "llm-tests.log", "w") as log, llm_endpoint.embedded_server_pinned(log=log) as url:
         yield url
+
+
+def make_desk_bot(company, **overrides):
+    """The dental desk bot the live-call tests call (tests/calls, tests/telephony)."""
+    from voicebot.models import Bot
+
+    return Bot.objects.create(**{
+        "company": company, "name": "Alpha dental desk", "slug": "alpha-dental",
+        "greeting": "Hello, Alpha Dental, how can I help?",
+        "system_prompt": "You are the receptionist of Alpha Dental. Open 8am to 6pm, Monday to Friday.",
+        "fallback_phrase": "Sorry, I am having trouble right now. Please say that again.",
+        "transfer_number": "+4930999999", "silence_timeout_sec": 4.0, "max_turns": 5, **overrides})

@@ -8,6 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from telephony import signatures_testing
+from tests.conftest import make_desk_bot
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -23,15 +24,7 @@ def loaded_models():
 
 @pytest.fixture
 def desk_bot(company_a):
-    from voicebot.models import Bot
-
-    return Bot.objects.create(
-        company=company_a, name="Alpha dental desk", slug="alpha-dental",
-        greeting="Hello, Alpha Dental, how can I help?",
-        system_prompt="You are the receptionist of Alpha Dental. Open 8am to 6pm, Monday to Friday.",
-        fallback_phrase="Sorry, I am having trouble right now. Please say that again.",
-        transfer_number="+4930999999", silence_timeout_sec=4.0, max_turns=5,
-    )
+    return make_desk_bot(company_a)
 
 
 def audio(name: str) -> str:

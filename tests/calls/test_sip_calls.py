@@ -35,6 +35,12 @@ def sip(runner, desk_bot):
     return agent, f"127.0.0.1:{agent.settings.port}"
 
 
+def sipp_completes(scenario: str, target: str, **kwargs) -> None:
+    """Run a SIPp scenario; it must reach its end (every message it expects arrived)."""
+    result = sipp(scenario, target, **kwargs)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
 def stored_sip_call(marker: str, timeout: float = 30.0):
     """The stored Call whose caller URI contains ``marker`` (each test calls from its own port)."""
     from voicebot.models import Call
@@ -85,8 +91,7 @@ def test_dtmf_and_talk_to_a_human_give_a_refer(sip, tmp_path):
     _, target = sip
     port = _free_port()
     mulaw_wav(tmp_path / "question.wav", [audio("caller_human.wav"), 8.0])
-    result = sipp("refer_accept.xml", target, workdir=tmp_path, local_port=port, service=NUMBER, timeout=60)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    sipp_completes("refer_accept.xml", target, workdir=tmp_path, local_port=port, service=NUMBER, timeout=60)
 
     [call] = stored_sip_call(f"sip:caller{port}@127.0.0.1")
     assert call.status == "transferred" and call.end_reason == "transfer"
@@ -100,8 +105,7 @@ def test_declined_refer_is_apologised_for_then_bot_hangs_up(sip, tmp_path):
     _, target = sip
     port = _free_port()
     mulaw_wav(tmp_path / "question.wav", [audio("caller_human.wav"), 15.0])
-    result = sipp("refer_decline.xml", target, workdir=tmp_path, local_port=port, service=NUMBER, timeout=60)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]  # it received the bot's BYE
+    sipp_completes("refer_decline.xml", target, workdir=tmp_path, local_port=port, service=NUMBER, timeout=60)  # it received the bot's BYE
 
     [call] = stored_sip_call(f"sip:caller{port}@127.0.0.1")
     assert call.status == "completed"
@@ -113,8 +117,7 @@ def test_goodbye_ends_the_call_with_one_bye_from_the_bot(sip, tmp_path):
     _, target = sip
     port = _free_port()
     mulaw_wav(tmp_path / "question.wav", [audio("caller_bye.wav"), 15.0])
-    result = sipp("bye_from_bot.xml", target, workdir=tmp_path, local_port=port, service=NUMBER, timeout=60)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    sipp_completes("bye_from_bot.xml", target, workdir=tmp_path, local_port=port, service=NUMBER, timeout=60)
     calls = stored_sip_call(f"sip:caller{port}@127.0.0.1")
     assert len(calls) == 1 and calls[0].end_reason != "caller_hangup", [(c.end_reason, c.status) for c in calls]
     messages = (tmp_path / "bye_from_bot.xml.msg").read_text()
@@ -123,8 +126,7 @@ def test_goodbye_ends_the_call_with_one_bye_from_the_bot(sip, tmp_path):
 
 def _refused(target, tmp_path, service, *, tcp: bool = False) -> str:
     port = _free_port()
-    result = sipp("refused.xml", target, workdir=tmp_path, local_port=port, service=service, timeout=20, tcp=tcp)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    sipp_completes("refused.xml", target, workdir=tmp_path, local_port=port, service=service, timeout=20, tcp=tcp)
     return (tmp_path / "refused.xml.msg").read_text()
 
 
@@ -200,8 +202,7 @@ def test_cancel_before_answer_frees_the_line(sip, runner, tmp_path):
     hub.resolve_number = routing_after_the_cancel
     try:
         port = _free_port()
-        result = sipp("cancel.xml", target, workdir=tmp_path, local_port=port, service=NUMBER, timeout=20)
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]  # 200 to CANCEL, 487
+        sipp_completes("cancel.xml", target, workdir=tmp_path, local_port=port, service=NUMBER, timeout=20)  # 200 to CANCEL, 487
         cancelled.set()
         assert routed.wait(10)
     finally:

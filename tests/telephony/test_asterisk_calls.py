@@ -10,6 +10,7 @@ import pytest
 from pipelines.dialogue.engine import GOODBYE as FAREWELL
 from telephony.asterisk import audiosocket as wire
 from tests.calls.conftest import audio, loaded_models, number_for, wait_for_call  # noqa: F401 - a fixture
+from tests.conftest import make_desk_bot
 from tests.telephony.asterisk_client import AsteriskEndpoints, AudioSocketChannel, ChanWebsocketChannel
 from voicebot.asterisk_setup import audiosocket_uuid
 
@@ -37,15 +38,7 @@ def calls_stored(asterisk):
 
 @pytest.fixture
 def desk_bot(company_a):
-    from voicebot.models import Bot
-
-    return Bot.objects.create(
-        company=company_a, name="Alpha dental desk", slug="alpha-dental",
-        greeting="Hello, Alpha Dental, how can I help?",
-        system_prompt="You are the receptionist of Alpha Dental. Open 8am to 6pm, Monday to Friday.",
-        fallback_phrase="Sorry, I am having trouble right now. Please say that again.",
-        transfer_number="+4930999999", silence_timeout_sec=6.0, max_turns=6,
-    )
+    return make_desk_bot(company_a, silence_timeout_sec=6.0, max_turns=6)
 
 
 @pytest.fixture
