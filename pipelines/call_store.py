@@ -77,6 +77,8 @@ class CallRecord:
     collected_fields: dict = field(default_factory=dict)
     scenario: str = ""
     recording_wav: bytes | None = None
+    call_id: int | None = None  # an outbound call's row (queued when it was placed), filled at hang-up
+    variables: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if not self.external_id:
@@ -124,10 +126,16 @@ def _save(record: CallRecord) -> Call:
 
 def _save_once(record: CallRecord) -> Call:
     with transaction.atomic():
-        existing = Call.objects.filter(transport=record.transport, external_id=record.external_id).first()
-        if existing is not None:
-            return existing
-        call = Call.objects.create(
+        if record.call_id is not None:
+            placed = Call.objects.select_for_update().filter(pk=record.call_id).first()
+            if placed is not None and placed.end_reason:
+                return placed  # stored already (a replay), or it never connected
+        else:
+            placed = None
+            existing = Call.objects.filter(transport=record.transport, external_id=record.external_id).first()
+            if existing is not None:
+                return existing
+        values = dict(
             company_id=record.company_id,
             bot_id=record.bot_id,
             external_id=record.external_id,
@@ -142,7 +150,20 @@ def _save_once(record: CallRecord) -> Call:
             metrics=record.metrics,
             collected_fields=record.collected_fields,
             scenario=record.scenario,
+            variables=record.variables,
         )
+        if placed is None:
+            call = Call.objects.create(**values)
+        else:  # the outbound call placed earlier: its numbers, start and variables stay as placed
+            for name in ("company_id", "bot_id", "direction", "from_number", "to_number", "started_at", "variables"):
+                values.pop(name)
+            values["external_id"] = placed.external_id or record.external_id
+            values["metrics"] = {**placed.metrics, **record.metrics,
+                                 "notes": [*placed.metrics.get("notes", []), *record.metrics.get("notes", [])]}
+            for name, value in values.items():
+                setattr(placed, name, value)
+            placed.save()
+            call = placed
         CallTurn.objects.bulk_create(
             CallTurn(call=call, index=i, **asdict(turn)) for i, turn in enumerate(record.turns)
         )

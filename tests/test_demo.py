@@ -15,13 +15,8 @@ import psutil
 import pytest
 from django.conf import settings
 
+from tests.ports import free_port
 from voicebot import embedded_db
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -166,6 +166,16 @@ class Bot(CompanyOwned):
         validators=[E164_VALIDATOR],
         help_text="Where transfer_call sends the caller (E.164). Empty: transfers are off.",
     )
+    voicemail_message = models.TextField(
+        blank=True,
+        help_text="Outbound calls that reach voicemail: left after the beep ({{name}} variables work). "
+                  "Empty: hang up without a message.",
+    )
+    outbound_greeting_wait_sec = models.FloatField(
+        default=2.0, validators=[MinValueValidator(0.0), MaxValueValidator(10.0)],
+        help_text="Outbound calls: the greeting follows the callee's first words, or this many seconds of "
+                  "silence after the answer, whichever comes first (0: greet as soon as the call is answered).",
+    )
     use_knowledge = models.BooleanField(default=False, help_text="Answer from the company's documents linked to this bot.")
 
     class AnswerStyle(models.TextChoices):
@@ -342,10 +352,19 @@ class Call(CompanyOwned):
         OUTBOUND = "outbound", "Outbound"
 
     class Status(models.TextChoices):
+        # An outbound call moves queued -> ringing -> in-progress as its provider reports;
+        # every other status is final (``Call.FINAL_STATUSES``).
+        QUEUED = "queued", "Queued"
+        RINGING = "ringing", "Ringing"
+        IN_PROGRESS = "in-progress", "In progress"
         COMPLETED = "completed", "Completed"
         TRANSFERRED = "transferred", "Transferred"
         REJECTED = "rejected", "Rejected"
         FAILED = "failed", "Failed"
+        BUSY = "busy", "Busy"
+        NO_ANSWER = "no-answer", "No answer"
+        CANCELED = "canceled", "Canceled"
+        VOICEMAIL = "voicemail", "Voicemail"
 
     class EndReason(models.TextChoices):
         CALLER_HANGUP = "caller_hangup", "Caller hung up"
@@ -355,6 +374,8 @@ class Call(CompanyOwned):
         SILENCE = "silence", "Caller silent"
         TRANSFER = "transfer", "Transferred"
         UNKNOWN_NUMBER = "unknown_number", "Unknown or inactive number"
+        VOICEMAIL = "voicemail", "Reached voicemail"
+        NOT_ANSWERED = "not_answered", "Not answered (busy, no answer, failed or canceled)"
         ERROR = "error", "Error"
 
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="calls")
@@ -379,7 +400,15 @@ class Call(CompanyOwned):
     )
     scenario = models.CharField(max_length=80, blank=True, help_text="The scenario that was active last.")
     analytics = models.JSONField(default=dict, blank=True, help_text="Computed after the call.")
+    variables = models.JSONField(
+        default=dict, blank=True,
+        help_text="Outbound calls: the values of {{name}}-style variables in the greeting and prompts.",
+    )
+    answered_at = models.DateTimeField(null=True, blank=True, help_text="Outbound calls: when the callee answered.")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    FINAL_STATUSES = frozenset({
+        "completed", "transferred", "rejected", "failed", "busy", "no-answer", "canceled", "voicemail"})
 
     class Meta:
         ordering = ["-started_at"]

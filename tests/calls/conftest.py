@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from telephony import signatures_testing
 from tests.conftest import make_desk_bot
+from tests.ports import RTP_OFFSET, free_port
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -79,14 +80,6 @@ def number_for(bot, provider: str, number: str):
 
 # --- The runner on a free port, in this process (shares the loaded models) ------------
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def runner(llm_server, loaded_models):
     """``create_app()`` under uvicorn in a thread; yields (base http url, hub)."""
@@ -101,15 +94,15 @@ def runner(llm_server, loaded_models):
     from telephony.sip.agent import SipAgent, SipSettings
 
     hub = CallHub()
-    port = _free_port()
+    port = free_port()
     # What providers are told to call, and what they sign (README, "Security").
     settings.RUNNER_PUBLIC_URL = f"http://127.0.0.1:{port}"
     settings.TWILIO_AUTH_TOKEN, settings.PLIVO_AUTH_TOKEN = TWILIO_TOKEN, PLIVO_TOKEN
     settings.TELNYX_PUBLIC_KEY = signatures_testing.telnyx_public_key_b64(TELNYX_KEY)
     settings.DAILY_WEBHOOK_SECRET = DAILY_SECRET
     # The SIP endpoint on a free port of loopback (one per process: PJSIP is a singleton).
-    sip_port = _free_port()
-    sip = SipSettings(host="127.0.0.1", port=sip_port, rtp_port=sip_port + 2000)
+    sip_port = free_port()
+    sip = SipSettings(host="127.0.0.1", port=sip_port, rtp_port=sip_port + RTP_OFFSET)
     server = uvicorn.Server(uvicorn.Config(create_app(hub, preload=False, spool_replay_secs=0.5,
                                                       listeners=lambda h: [SipAgent(h, sip)]),
                                            host="127.0.0.1", port=port, log_level="warning", ws="websockets"))

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from pipelines.live.factory import TRANSFER_FAILED
-from tests.calls.conftest import _free_port, audio, number_for
+from tests.calls.conftest import audio, number_for
+from tests.ports import free_port
 from tests.calls.sip_clients import SCENARIOS, baresip_call, caller_wav, have, mulaw_wav, sipp, speech_spans
 from tests.waiting import wait_until
 
@@ -61,7 +62,7 @@ def transcribe(samples: np.ndarray, rate: int) -> str:
 
 def test_baresip_call_hears_greeting_and_answer(sip, tmp_path):
     agent, target = sip
-    port = _free_port()
+    port = free_port()
     question = audio("caller_hours.wav")
     caller = caller_wav(tmp_path / "caller.wav", [5.0, question, 9.0])
     result = baresip_call(tmp_path, f"sip:{NUMBER}@{target}", caller, seconds=40, local_port=port)
@@ -89,7 +90,7 @@ def test_baresip_call_hears_greeting_and_answer(sip, tmp_path):
 
 def test_dtmf_and_talk_to_a_human_give_a_refer(sip, tmp_path):
     _, target = sip
-    port = _free_port()
+    port = free_port()
     mulaw_wav(tmp_path / "question.wav", [audio("caller_human.wav"), 8.0])
     sipp_completes("refer_accept.xml", target, workdir=tmp_path, local_port=port, service=NUMBER, timeout=60)
 
@@ -103,7 +104,7 @@ def test_dtmf_and_talk_to_a_human_give_a_refer(sip, tmp_path):
 
 def test_declined_refer_is_apologised_for_then_bot_hangs_up(sip, tmp_path):
     _, target = sip
-    port = _free_port()
+    port = free_port()
     mulaw_wav(tmp_path / "question.wav", [audio("caller_human.wav"), 15.0])
     sipp_completes("refer_decline.xml", target, workdir=tmp_path, local_port=port, service=NUMBER, timeout=60)  # it received the bot's BYE
 
@@ -115,7 +116,7 @@ def test_declined_refer_is_apologised_for_then_bot_hangs_up(sip, tmp_path):
 
 def test_goodbye_ends_the_call_with_one_bye_from_the_bot(sip, tmp_path):
     _, target = sip
-    port = _free_port()
+    port = free_port()
     mulaw_wav(tmp_path / "question.wav", [audio("caller_bye.wav"), 15.0])
     sipp_completes("bye_from_bot.xml", target, workdir=tmp_path, local_port=port, service=NUMBER, timeout=60)
     calls = stored_sip_call(f"sip:caller{port}@127.0.0.1")
@@ -125,7 +126,7 @@ def test_goodbye_ends_the_call_with_one_bye_from_the_bot(sip, tmp_path):
 
 
 def _refused(target, tmp_path, service, *, tcp: bool = False) -> str:
-    port = _free_port()
+    port = free_port()
     sipp_completes("refused.xml", target, workdir=tmp_path, local_port=port, service=service, timeout=20, tcp=tcp)
     return (tmp_path / "refused.xml.msg").read_text()
 
@@ -201,7 +202,7 @@ def test_cancel_before_answer_frees_the_line(sip, runner, tmp_path):
 
     hub.resolve_number = routing_after_the_cancel
     try:
-        port = _free_port()
+        port = free_port()
         sipp_completes("cancel.xml", target, workdir=tmp_path, local_port=port, service=NUMBER, timeout=20)  # 200 to CANCEL, 487
         cancelled.set()
         assert routed.wait(10)
@@ -218,7 +219,7 @@ def test_registers_with_a_pbx_as_an_extension(sip, tmp_path):
     from telephony.sip.agent import Registration
 
     agent, _ = sip
-    port = _free_port()
+    port = free_port()
     sipp_proc = subprocess.Popen(
         ["sipp", "-sf", str(SCENARIOS / "registrar.xml"), "-i", "127.0.0.1", "-p", str(port), "-m", "1",
          "-nostdin", "-timeout", "20s", "-trace_msg", "-message_file", str(tmp_path / "registrar.msg")],

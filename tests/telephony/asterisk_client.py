@@ -27,6 +27,7 @@ import websockets
 
 from pipelines.live.sim_transport import read_wav_16k, speech_end_sample
 from telephony.asterisk import audiosocket as wire
+from tests.ports import free_port
 from telephony.asterisk.chan_websocket import MAX_COMMAND_BYTES, PLAIN, format_event, parse_control
 
 LOUD = 300
@@ -318,7 +319,9 @@ class AsteriskEndpoints:
         if not ready.wait(20):
             raise RuntimeError("the Asterisk endpoints did not start")
         deadline = time.monotonic() + 10
-        while not self.server.started and time.monotonic() < deadline:
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the chan_websocket server did not start on port {self.port}")
             time.sleep(0.05)
         return self
 
@@ -326,10 +329,3 @@ class AsteriskEndpoints:
         self.server.should_exit = True
         self.thread.join(10)
 
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
