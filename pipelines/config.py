@@ -12,8 +12,9 @@ from typing import Any
 
 from django.conf import settings
 
+from pipelines import variables as call_variables
 from pipelines.frozen import freeze
-from voicebot.models import Bot, PhoneNumber
+from voicebot.models import Bot, Call, PhoneNumber
 
 
 class BotNotFound(LookupError):
@@ -63,10 +64,25 @@ class BotConfig:
     # The number the call came in on, when it was looked up by number (entry points check the provider).
     number: str = ""
     number_provider: str = ""
+    voicemail_message: str = ""
+    outbound_greeting_wait_sec: float = 2.0
+    # An outbound call: the placed Call's id, and its {{name}} values (already filled into the texts).
+    outbound_call_id: int | None = None
+    variables: Any = field(default_factory=lambda: freeze({}))
+
+    @property
+    def outbound(self) -> bool:
+        return self.outbound_call_id is not None
 
     @classmethod
-    def from_bot(cls, bot: Bot) -> "BotConfig":
+    def from_bot(cls, bot: Bot, *, variables: dict[str, str] | None = None) -> "BotConfig":
+        """``variables``: {{name}} values filled into the greeting, prompts and scenarios."""
         company = bot.company
+        values = {str(k): str(v) for k, v in (variables or {}).items()}
+
+        def fill(text: str) -> str:
+            return call_variables.fill(text, values)
+
         tools = tuple(
             ToolConfig(
                 name=t.name, description=t.description, parameters=freeze(t.parameters), url=t.url,
@@ -85,14 +101,14 @@ class BotConfig:
             company_timezone=company.timezone,
             company_country=company.country or settings.DEFAULT_COUNTRY,
             language=bot.language or company.default_language,
-            greeting=bot.greeting,
-            system_prompt=bot.system_prompt,
+            greeting=fill(bot.greeting),
+            system_prompt=fill(bot.system_prompt),
             voice=bot.voice,
             stt_model=bot.stt_model,
             llm_model=bot.llm_model,
             temperature=bot.temperature,
             max_tokens=bot.max_tokens,
-            scenarios=freeze(bot.scenarios or []),
+            scenarios=freeze(call_variables.fill_all(bot.scenarios or [], values)),
             fallback_phrase=bot.fallback_phrase,
             max_turns=bot.max_turns,
             silence_timeout_sec=bot.silence_timeout_sec,
@@ -103,6 +119,9 @@ class BotConfig:
             answer_style=bot.answer_style,
             tools=tools,
             company_max_lines=company.max_lines,
+            voicemail_message=fill(values.get("voicemail_message") or bot.voicemail_message),
+            outbound_greeting_wait_sec=bot.outbound_greeting_wait_sec,
+            variables=freeze(values),
         )
 
     @staticmethod
@@ -115,6 +134,19 @@ class BotConfig:
         if bot is None:
             raise BotNotFound(f"no active bot with slug {slug!r}")
         return cls.from_bot(bot)
+
+    @classmethod
+    def for_outbound_call(cls, call_id: int) -> "BotConfig":
+        """The bot of an outbound call placed earlier (still waiting for its conversation), with its variables."""
+        call = (Call.objects.select_related("bot__company").prefetch_related("bot__tools")
+                .filter(pk=call_id, direction=Call.Direction.OUTBOUND).first())
+        if call is None or call.bot is None or not call.bot.active:
+            raise BotNotFound(f"no outbound call {call_id} with an active bot")
+        if call.end_reason:
+            raise BotNotFound(f"outbound call {call_id} has already ended ({call.status})")
+        config = cls.from_bot(call.bot, variables=call.variables)
+        return dataclasses.replace(config, outbound_call_id=call.pk, number=call.from_number,
+                                   number_provider=call.transport)
 
     @classmethod
     def for_number(cls, number: str) -> "BotConfig":

@@ -16,7 +16,8 @@ class CallStart:
 
     ``from_``/``to`` are as the provider gave them (E.164 for the clouds, full SIP URIs
     for SIP); ``number`` is what picks the bot through ``PhoneNumber`` (the called
-    number, or a SIP Request-URI's user part; empty: ``to``).
+    number, or a SIP Request-URI's user part; empty: ``to``). An outbound call's
+    ``from_`` is the bot's number and ``to`` the callee's.
     """
 
     provider: str
@@ -24,6 +25,7 @@ class CallStart:
     from_: str = ""
     to: str = ""
     number: str = ""
+    outbound_call: int | None = None  # a call the platform placed: its Call row (routes by it, not by number)
 
     @property
     def called_number(self) -> str:

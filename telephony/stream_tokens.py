@@ -34,10 +34,13 @@ class StreamGrant:
     from_: str
     bot: str
     nonce: str
+    outbound_call: int | None = None  # the placed Call a stream of an outbound call belongs to
 
 
-def issue(*, provider: str, call_id: str, to: str, from_: str, bot: str) -> str:
+def issue(*, provider: str, call_id: str, to: str, from_: str, bot: str, outbound_call: int | None = None) -> str:
     payload = {"p": provider, "c": call_id, "t": to, "f": from_, "b": bot, "n": secrets.token_urlsafe(12)}
+    if outbound_call is not None:
+        payload["o"] = outbound_call
     return signing.dumps(payload, salt=SALT, compress=True)
 
 
@@ -78,7 +81,7 @@ class TokenBook(SpentNonces):
         except signing.BadSignature:
             raise BadStreamToken("the stream token is forged or corrupt") from None
         grant = StreamGrant(provider=data["p"], call_id=data["c"], to=data["t"], from_=data["f"], bot=data["b"],
-                            nonce=data["n"])
+                            nonce=data["n"], outbound_call=data.get("o"))
         if grant.provider != provider:
             raise BadStreamToken(f"the stream token is for a {grant.provider} call, not {provider}")
         if grant.call_id and grant.call_id != call_id:

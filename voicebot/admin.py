@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count
 from django.http import FileResponse, Http404
-from django.conf import settings
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from voicebot import asterisk_setup, call_links
+from voicebot import asterisk_setup, call_links, outbound_calls
 from voicebot.admin_scoping import CompanyScopedAdmin, CompanyScopedInline
-from voicebot.forms import BotAdminForm
+from voicebot.forms import BotAdminForm, PlaceCallForm
 from voicebot.models import ApiKey, Bot, BotTool, Call, CallTurn, Company, PhoneNumber
 
 
@@ -77,6 +78,7 @@ class BotAdmin(CompanyScopedAdmin):
                                      "max_turns", "silence_timeout_sec", "transfer_number")}),
         ("Voice and models", {"fields": ("voice", "stt_model", "llm_model", "temperature", "max_tokens")}),
         ("Knowledge", {"fields": ("use_knowledge", "answer_style", "knowledge_top_k", "knowledge_score_threshold")}),
+        ("Calling out", {"fields": ("voicemail_message", "outbound_greeting_wait_sec")}),
         ("Test call", {"fields": ("test_call",)}),  # live calls: browser call page on the runner
     )
     readonly_fields = ("test_call",)
@@ -91,7 +93,32 @@ class BotAdmin(CompanyScopedAdmin):
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.test_call_view)
-        return [path("<int:object_id>/test-call/", view, name="voicebot_bot_test_call"), *super().get_urls()]
+        place = self.admin_site.admin_view(self.place_call_view)
+        return [path("<int:object_id>/test-call/", view, name="voicebot_bot_test_call"),
+                path("<int:object_id>/place-call/", place, name="voicebot_bot_place_call"), *super().get_urls()]
+
+    def place_call_view(self, request, object_id: int):
+        """"Call a number": the bot calls someone now (``outbound_calls.request_call``)."""
+        bot = self.get_object(request, str(object_id))  # scoped: other companies' bots are not found
+        if bot is None or not self.has_change_permission(request, bot):
+            raise Http404("No such bot.")
+        numbers = PhoneNumber.objects.filter(company=bot.company, active=True,
+                                             provider__in=outbound_calls.DIALING_PROVIDERS).order_by("number")
+        form = PlaceCallForm(request.POST or None, numbers=numbers)
+        if request.method == "POST" and form.is_valid():
+            try:
+                call = outbound_calls.request_call(bot=bot, to=form.cleaned_data["to"],
+                                                   from_number=form.cleaned_data["from_number"],
+                                                   variables=form.cleaned_data["variables"])
+            except outbound_calls.CallRequestError as exc:
+                form.add_error("from_number" if exc.field == "from" else "to" if exc.field == "to" else None, str(exc))
+            else:
+                self.message_user(request, f"Calling {call.to_number} from {call.from_number}: the call is queued.",
+                                  messages.SUCCESS)
+                return redirect("admin:voicebot_call_change", call.pk)
+        context = {**self.admin_site.each_context(request), "title": f"Call a number: {bot.name}", "bot": bot,
+                   "form": form, "opts": self.model._meta, "original": bot}
+        return TemplateResponse(request, "admin/voicebot/bot/place_call.html", context)
 
     def test_call_view(self, request, object_id: int):
         """Redirect to the runner's call page with a link good for one call by this staff user."""
@@ -174,7 +201,7 @@ class CallTurnInline(admin.TabularInline):
 class CallAdmin(CompanyScopedAdmin):
     """Calls are records: read-only, with the transcript shown as a conversation."""
 
-    list_display = ("started_at", "company", "bot", "transport", "from_number", "to_number",
+    list_display = ("started_at", "company", "bot", "transport", "direction", "from_number", "to_number",
                     "duration_display", "end_reason", "status")
     list_filter = ("company", "bot", "transport", "status", "end_reason", "started_at")
     search_fields = ("from_number", "to_number", "external_id", "turns__text")
@@ -184,10 +211,11 @@ class CallAdmin(CompanyScopedAdmin):
     readonly_fields = ("company", "bot", "transport", "direction", "external_id", "from_number", "to_number",
                        "status", "started_at", "ended_at", "duration_display", "end_reason", "scenario",
                        "recording_player", "conversation", "replaced_sentences", "collected_fields", "metrics",
-                       "analytics")
+                       "analytics", "answered_at", "variables")
     fieldsets = (
-        (None, {"fields": ("company", "bot", "transport", "direction", "external_id", "from_number", "to_number")}),
-        ("Outcome", {"fields": ("status", "started_at", "ended_at", "duration_display", "end_reason", "scenario",
+        (None, {"fields": ("company", "bot", "transport", "direction", "external_id", "from_number", "to_number",
+                           "variables")}),
+        ("Outcome", {"fields": ("status", "started_at", "answered_at", "ended_at", "duration_display", "end_reason", "scenario",
                                 "collected_fields")}),
         ("Conversation", {"fields": ("recording_player", "conversation", "replaced_sentences")}),
         ("Measurements", {"classes": ("collapse",), "fields": ("metrics", "analytics")}),

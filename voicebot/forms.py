@@ -63,3 +63,32 @@ class BotAdminForm(forms.ModelForm):
                 if key in extras:
                     cleaned[field] = extras[key]
         return cleaned
+
+
+class PlaceCallForm(forms.Form):
+    """Admin's "Call a number" on a bot: who to call, from which number, with which {{variables}}."""
+
+    to = forms.CharField(max_length=200, help_text="The number to call, e.g. +12125550199 (read in the company's "
+                                                    "country when it has no +).")
+    from_number = forms.ChoiceField(label="From", required=False,
+                                    help_text="One of the company's Twilio, Telnyx, Plivo or SIP numbers; empty: the "
+                                              "bot's own.")
+    variables = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
+                                help_text="One name=value per line, e.g. name=Dana; used as {{name}} in the greeting "
+                                          "and prompts.")
+
+    def __init__(self, *args, numbers=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["from_number"].choices = [("", "The bot's own number"),
+                                              *((n.number, f"{n.number} ({n.get_provider_display()})") for n in numbers)]
+
+    def clean_variables(self) -> dict[str, str]:
+        values = {}
+        for line_number, line in enumerate(self.cleaned_data["variables"].splitlines(), start=1):
+            if not line.strip():
+                continue
+            name, sep, value = line.partition("=")
+            if not sep or not name.strip().isidentifier():
+                raise forms.ValidationError(f"line {line_number}: write name=value (got {line.strip()[:60]!r})")
+            values[name.strip()] = value.strip()
+        return values

@@ -25,6 +25,9 @@ DIAL_TASK = "telephony.tasks.dial_call"
 # Providers the platform can place calls through (Exotel and Daily only answer here).
 DIALING_PROVIDERS = (PhoneNumber.Provider.TWILIO, PhoneNumber.Provider.TELNYX, PhoneNumber.Provider.PLIVO,
                      PhoneNumber.Provider.SIP)
+BROKER_TIMEOUT_SEC = 0.5
+FAST_FAIL_TRANSPORT = {"max_retries": 0, "socket_connect_timeout": BROKER_TIMEOUT_SEC,
+                       "socket_timeout": BROKER_TIMEOUT_SEC}
 # A status moves forward only: a late "ringing" never undoes "in-progress".
 _ORDER = {Call.Status.QUEUED: 0, Call.Status.RINGING: 1, Call.Status.IN_PROGRESS: 2}
 
@@ -78,8 +81,19 @@ def request_call(*, bot: Bot, to: str, from_number: str = "", variables: dict | 
     return call
 
 
-def queue_dial(call_id: int) -> None:
-    celery_app.send_task(DIAL_TASK, args=[call_id], ignore_result=True)
+def queue_dial(call_id: int) -> bool:
+    """Queue the dialling; with the broker away (one short try), the call ends as failed, saying why,
+    rather than waiting forever as queued."""
+    try:
+        with celery_app.connection_for_write(connect_timeout=BROKER_TIMEOUT_SEC,
+                                             transport_options=FAST_FAIL_TRANSPORT) as connection:
+            celery_app.send_task(DIAL_TASK, args=[call_id], connection=connection, retry=False, ignore_result=True)
+        return True
+    except Exception as exc:  # noqa: BLE001 - the broker being down must not lose the call's record
+        logger.error("could not queue %s for call %s (%s: %s)", DIAL_TASK, call_id, type(exc).__name__, exc)
+        record_status(call_id=call_id, status=Call.Status.FAILED,
+                      note=f"the call could not be queued for dialling: {type(exc).__name__}: {exc}")
+        return False
 
 
 def record_status(*, call_id: int, status: str, external_id: str = "", note: str = "") -> Call | None:

@@ -34,11 +34,13 @@ from pipecat.workers.runner import WorkerRunner
 from pipelines.call_store import save_call_record
 from pipelines.config import BotConfig
 from pipelines.dialogue.grounding_processor import GroundingProcessor
+from pipelines.dialogue.keypad import KeypadCollector
 from pipelines.dialogue.processor import ScenarioProcessor
 from pipelines.dialogue.reply_guard import grounding_metrics
 from pipelines.dialogue.prompt import reply_tokens, system_instruction
 from pipelines.live.db import in_db_thread
 from pipelines.live.no_audio import CallerAudioWatch
+from pipelines.live.outbound import OutboundOpening
 from pipelines.live.recorder import CallRecorder
 from pipelines.live.turn_end import PunctuationTurnStopStrategy
 from pipelines.live.services import (
@@ -90,6 +92,7 @@ class CallInfo:
     from_number: str = ""
     to_number: str = ""
     direction: str = "inbound"
+    outbound_call: int | None = None  # the placed Call row an outbound call is stored into
 
 
 @dataclass
@@ -106,6 +109,7 @@ class LiveCall:
     scenario: ScenarioProcessor = None  # the conversation brain (every call has one)
     grounding: GroundingProcessor = None
     audio_watch: CallerAudioWatch | None = None
+    opening: OutboundOpening | None = None  # outbound calls: the greeting waits for the callee
     lease: object = None  # the admission gate's line (runner.CallHub.start_call)
     started_at: object = field(default_factory=timezone.now)
     record: object = None
@@ -113,6 +117,8 @@ class LiveCall:
     stored_attempted: bool = False
 
     async def greet(self) -> None:
+        if self.opening is not None:
+            return  # an outbound call greets the callee once they answered and spoke (OutboundOpening)
         if self.config.greeting:
             await self.worker.queue_frame(TTSSpeakFrame(self.config.greeting))
 
@@ -167,8 +173,12 @@ class LiveCall:
             external_id=self.info.external_id, from_number=self.info.from_number,
             to_number=self.info.to_number, direction=self.info.direction,
         )
+        self.record.call_id = self.info.outbound_call
+        self.record.variables = dict(self.config.variables)
         self.record.metrics.update({"caller_turns": self.scenario.engine.user_turns, "llm_failures": self.llm.failures,
                                     "transferred_to": self.state.transferred_to, "notes": self.state.notes})
+        if self.opening is not None:
+            self.record.metrics["opening"] = self.opening.summary()
         self.record.scenario, self.record.collected_fields = self.scenario.engine.record_fields()
         self.record.metrics["scenario_engine"] = self.scenario.engine.summary()
         self.record.metrics["grounding"] = grounding_metrics(self.grounding.replies)
@@ -266,8 +276,12 @@ def build_call(
     audio_watch = CallerAudioWatch()
     scenario = ScenarioProcessor(config, on_end=scenario_ended, retrieve=retrieve)
     grounding = GroundingProcessor(scenario)  # no LLM sentence reaches TTS before its facts are checked
-    processors = [transport.input(), audio_watch, stt, aggregators.user(), scenario,
-                  llm, grounding, tts, transport.output(), aggregators.assistant()]
+    opening = None
+    if config.outbound:  # the callee hears nothing before they answered and spoke (or stayed silent)
+        opening = OutboundOpening(config.greeting, wait_sec=config.outbound_greeting_wait_sec)
+        greet_on_start = False
+    processors = [transport.input(), audio_watch, stt, aggregators.user(), *([opening] if opening else []), scenario,
+                  KeypadCollector(scenario), llm, grounding, tts, transport.output(), aggregators.assistant()]
 
     recorder = CallRecorder(input=transport.input(), stt=stt, llm=llm, tts=tts, output=transport.output(),
                             record_audio=record_audio)
@@ -294,4 +308,4 @@ def build_call(
 
     return LiveCall(config=config, info=info, worker=worker, context=context, recorder=recorder,
                     state=state, control=control, llm=llm, user_aggregator=aggregators.user(), scenario=scenario,
-                    grounding=grounding, audio_watch=audio_watch)
+                    grounding=grounding, audio_watch=audio_watch, opening=opening)

@@ -47,13 +47,14 @@ from pipelines.live.db import in_db_thread
 from pipelines.live.factory import CallInfo, LiveCall, build_call
 from pipelines.model_registry import registry
 from telephony import listeners as telephony_listeners
-from telephony import public_url, stream_tokens
+from telephony import outbound, public_url, stream_tokens
 from telephony.base import BUSY, UNKNOWN_NUMBER_APOLOGY, CallControl, CallStart, Refusal
 from telephony.providers import ADAPTERS, BROWSER, ROOM, STREAM
 from telephony.providers.adapter import BadCallStart
 from telephony.providers.streams import BadStart, read_start
 from telephony.webhooks import Refused, peer, verified_params
 from voicebot import call_links
+from voicebot.outbound_calls import record_status
 
 WS_POLICY_VIOLATION = 1008  # the close code for every refused stream (RFC 6455)
 
@@ -76,10 +77,15 @@ class CallHub:
         self._tasks: set[asyncio.Task] = set()
         self.listeners: list = []  # started entry points with their own sockets (SIP, AudioSocket)
 
-    async def route(self, provider: str, number: str, call_id: str) -> BotConfig | Refusal:
-        """The bot for a verified call's number, or why it gets none (the line is not taken yet)."""
+    async def route(self, provider: str, number: str, call_id: str, *,
+                    outbound_call: int | None = None) -> BotConfig | Refusal:
+        """The bot for a verified call's number (or the outbound call the platform placed), or why it
+        gets none (the line is not taken yet)."""
         try:
-            config = await in_db_thread(self.resolve_number, number)
+            if outbound_call is not None:
+                config = await in_db_thread(BotConfig.for_outbound_call, outbound_call)
+            else:
+                config = await in_db_thread(self.resolve_number, number)
         except BotNotFound as exc:
             logger.warning(f"{provider} call {call_id}: {exc}; refusing")
             return Refusal("unknown_number", UNKNOWN_NUMBER_APOLOGY)
@@ -95,7 +101,8 @@ class CallHub:
 
     async def accept(self, start: CallStart) -> AcceptedLine | Refusal:
         """``telephony.base.CallRunner``: route the call and take its line, or say why not."""
-        config = await self.route(start.provider, start.called_number, start.call_id)
+        config = await self.route(start.provider, start.called_number, start.call_id,
+                                  outbound_call=start.outbound_call)
         if isinstance(config, Refusal):
             return config
         return self.take_line(config, start)
@@ -169,7 +176,8 @@ class AcceptedLine:
         start = self.start
         config = without_unsupported_transfer(self.config, control, provider=start.provider, call_id=start.call_id)
         self.call = self.hub.start_call(config, transport, CallInfo(
-            transport=start.provider, external_id=start.call_id, from_number=start.from_, to_number=start.to),
+            transport=start.provider, external_id=start.call_id, from_number=start.from_, to_number=start.to,
+            direction="outbound" if config.outbound else "inbound", outbound_call=config.outbound_call_id),
             self.lease, control=control, greet_on_start=greet_on_start)
         if self._greet_pending:
             await self.call.greet()
@@ -259,9 +267,51 @@ def stream_routes(hub: CallHub, adapter) -> list:
         follow_caller(transport, line, adapter)
         await line.run(transport, control)
 
+    async def outbound_answer(request: Request):
+        """A call the platform placed was answered: verified, its call reference read, admitted, answered
+        with a stream whose token names the placed call."""
+        try:
+            params = await verified_params(request, adapter)
+            placed = outbound.read_call_ref(request.query_params.get("call", ""))
+            start = adapter.call_start(params)
+        except Refused as refused:
+            return refused.response
+        except outbound.BadCallRef as exc:
+            logger.warning(f"{adapter.name} answer URL from {peer(request)} refused: {exc}")
+            return Response(str(exc), status_code=403)
+        except BadCallStart as exc:
+            return Response(str(exc), status_code=400)
+        await in_db_thread(record_status, call_id=placed, status="in-progress", external_id=start.call_id)
+        config = await hub.route(start.provider, start.called_number, start.call_id, outbound_call=placed)
+        if isinstance(config, Refusal):
+            await in_db_thread(record_status, call_id=placed, status="failed",
+                               note=f"answered, but the runner refused it: {config.reason}")
+            return Response(adapter.apology(config.apology), media_type=adapter.media_type)
+        token = stream_tokens.issue(provider=start.provider, call_id=start.call_id, to=start.to,
+                                    from_=start.from_, bot=config.slug, outbound_call=placed)
+        url = public_url.stream_url(request, adapter.stream_path)
+        return Response(adapter.answer(url, token), media_type=adapter.media_type)
+
+    async def status_callback(request: Request):
+        """The provider's progress for a placed call (ringing, answered, busy, no-answer, completed...)."""
+        try:
+            params = await verified_params(request, adapter)
+            placed = outbound.read_call_ref(request.query_params.get("call", ""))
+        except Refused as refused:
+            return refused.response
+        except outbound.BadCallRef as exc:
+            return Response(str(exc), status_code=403)
+        status, external_id = adapter.status_update(params)
+        if status:
+            await in_db_thread(record_status, call_id=placed, status=status, external_id=external_id)
+        return Response(status_code=204)
+
     routes = [WebSocketRoute(adapter.stream_path, media_stream)]
     if adapter.webhook_path:
         routes.append(Route(adapter.webhook_path, voice_webhook, methods=["POST"]))
+    if adapter.outbound_path:
+        routes += [Route(adapter.outbound_path, outbound_answer, methods=["POST"]),
+                   Route(adapter.status_path, status_callback, methods=["POST"])]
     return routes
 
 

@@ -89,10 +89,28 @@ class StreamAdapter(WebhookAdapter):
         """
         call_id = start.get("call_id") or ""
         grant = tokens.redeem(self.stream_token(websocket, start) or "", provider=self.name, call_id=call_id)
-        return CallStart(self.name, call_id or start.get("stream_id") or "", from_=grant.from_, to=grant.to)
+        return CallStart(self.name, call_id or start.get("stream_id") or "", from_=grant.from_, to=grant.to,
+                         outbound_call=grant.outbound_call)
 
     def serializer(self, start: dict):
         raise NotImplementedError
+
+    # --- Calling out (``outbound_path`` empty: this provider only answers) ---
+    outbound_path: str = ""  # the answer URL of a placed call: answered with ``answer`` like a voice webhook
+    status_path: str = ""  # the provider's status callbacks for placed calls
+    provider_statuses: dict[str, str] = {}  # the provider's call status -> ``Call.Status``
+
+    def dial(self, *, to: str, from_: str, answer_url: str, status_url: str, ring_timeout_sec: int) -> str:
+        """Ask the provider to call ``to`` from ``from_`` (blocking; the dial task runs it); its call id.
+
+        Raises ``rest.ProviderNotConfigured`` or ``rest.DialRefused`` (the message says why)."""
+        raise NotImplementedError
+
+    def status_update(self, params: dict) -> tuple[str, str]:
+        """(``Call.Status`` or "" if unknown, the provider's call id) of a verified status callback."""
+        raw = str(params.get("CallStatus") or params.get("call_status") or "").lower()
+        call_id = next((params[name] for name in self.call_id_fields if params.get(name)), "")
+        return self.provider_statuses.get(raw, ""), str(call_id)
 
     def transport(self, websocket, start: dict):
         return streams.websocket_transport(websocket, self.serializer(start))

@@ -44,3 +44,28 @@ async def send(provider: str, call_id: str, method: str, url: str, **kwargs) -> 
         logger.info(f"{provider} call {call_id} already gone ({response.status_code})")
         return
     response.raise_for_status()
+
+
+class DialRefused(RuntimeError):
+    """The provider did not place the call (its error, or no answer); the message says why."""
+
+
+def dial(provider: str, method: str, url: str, **kwargs) -> dict:
+    """One blocking request that asks ``provider`` to place a call; its JSON answer.
+
+    Not retried: a request whose answer was lost may still have placed the call, and
+    dialling twice calls a person twice.
+    """
+    try:
+        with httpx.Client(timeout=TIMEOUT_SECS) as client:
+            response = client.request(method, url, **kwargs)
+    except httpx.HTTPError as exc:
+        raise DialRefused(f"{provider} could not be reached: {type(exc).__name__}: {exc}") from None
+    if response.status_code >= 400:
+        detail = response.text[:300].replace("\n", " ")
+        raise DialRefused(f"{provider} refused the call: HTTP {response.status_code} {detail}")
+    try:
+        data = response.json()
+    except ValueError:
+        raise DialRefused(f"{provider} answered the call request with no JSON (HTTP {response.status_code})") from None
+    return data if isinstance(data, dict) else {"data": data}

@@ -46,11 +46,34 @@ def twilio_control(call_sid: str) -> CallControl:
     return CallControl(hang_up=hang_up, transfer=transfer)
 
 
+def _calls_url() -> str:
+    return f"{settings.TWILIO_API_BASE_URL.rstrip('/')}/2010-04-01/Accounts/{settings.TWILIO_ACCOUNT_SID}/Calls.json"
+
+
 class Twilio(StreamAdapter):
     name = "twilio"
     webhook_path = "/telephony/twilio/voice"
     stream_path = "/telephony/twilio/media"
+    outbound_path = "/telephony/twilio/outbound"
+    status_path = "/telephony/twilio/status"
     call_id_fields = ("CallSid",)
+    provider_statuses = {"queued": "queued", "initiated": "queued", "ringing": "ringing", "in-progress": "in-progress",
+                         "answered": "in-progress", "completed": "completed", "busy": "busy", "no-answer": "no-answer",
+                         "failed": "failed", "canceled": "canceled"}
+
+    def dial(self, *, to: str, from_: str, answer_url: str, status_url: str, ring_timeout_sec: int) -> str:
+        """Twilio's ``Calls.json``: the answer URL returns the stream TwiML once the callee picks up."""
+        rest.require("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
+        data = {"To": to, "From": from_, "Url": answer_url, "Method": "POST", "StatusCallback": status_url,
+                "StatusCallbackMethod": "POST", "StatusCallbackEvent": ["initiated", "ringing", "answered", "completed"],
+                "Timeout": str(ring_timeout_sec)}
+        if settings.TWILIO_MACHINE_DETECTION:
+            data["MachineDetection"] = settings.TWILIO_MACHINE_DETECTION
+        answer = rest.dial("twilio", "POST", _calls_url(), data=data,
+                           auth=(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN))
+        if not answer.get("sid"):
+            raise rest.DialRefused(f"twilio answered the call request without a call sid: {str(answer)[:200]}")
+        return str(answer["sid"])
 
     def answer(self, stream_url: str, token: str) -> str:
         return stream_twiml(stream_url, {"token": token})

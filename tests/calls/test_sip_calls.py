@@ -15,8 +15,8 @@ import pytest
 
 from pipelines.live.factory import TRANSFER_FAILED
 from tests.calls.conftest import audio, number_for
-from tests.ports import free_port
 from tests.calls.sip_clients import SCENARIOS, baresip_call, caller_wav, have, mulaw_wav, sipp, speech_spans
+from tests.ports import free_port
 from tests.waiting import wait_until
 
 pytestmark = [

@@ -27,8 +27,8 @@ import websockets
 
 from pipelines.live.sim_transport import read_wav_16k, speech_end_sample
 from telephony.asterisk import audiosocket as wire
-from tests.ports import free_port
 from telephony.asterisk.chan_websocket import MAX_COMMAND_BYTES, PLAIN, format_event, parse_control
+from tests.ports import free_port
 
 LOUD = 300
 

@@ -74,8 +74,8 @@ class CallSerializer(serializers.ModelSerializer):
         model = Call
         fields = [
             "id", "company", "bot", "external_id", "transport", "direction", "from_number", "to_number", "status",
-            "started_at", "ended_at", "duration_sec", "end_reason", "scenario", "collected_fields", "metrics",
-            "analytics",
+            "started_at", "answered_at", "ended_at", "duration_sec", "end_reason", "scenario", "collected_fields",
+            "variables", "metrics", "analytics",
         ]
 
 
@@ -84,3 +84,19 @@ class CallDetailSerializer(CallSerializer):
 
     class Meta(CallSerializer.Meta):
         fields = CallSerializer.Meta.fields + ["turns"]
+
+
+class PlaceCallSerializer(serializers.Serializer):
+    """``POST /api/v1/calls/``: ``{"bot": slug, "to": number, "from": number (optional), "variables": {}}``."""
+
+    bot = serializers.SlugRelatedField(slug_field="slug", queryset=Bot.objects.none())
+    to = serializers.CharField(max_length=200)
+    variables = serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=2000), required=False,
+                                      default=dict)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["bot"].queryset = Bot.objects.filter(company__in=self.context.get("companies", Company.objects.none()))
+        # "from" is a Python keyword: declared here so the JSON field can be called that.
+        fields["from"] = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+        return fields
