@@ -129,8 +129,8 @@ def bot_form(company, **overrides):
         "greeting": "Hi", "system_prompt": "Be brief.", "fallback_phrase": "Sorry?", "scenarios": "",
         "max_turns": 20, "silence_timeout_sec": 10, "transfer_number": "", "voice": "", "stt_model": "",
         "llm_model": "", "temperature": 0.3, "max_tokens": 150, "knowledge_top_k": 3,
-        "knowledge_score_threshold": 0.3, "answer_style": "automatic",
-        "phone_numbers-TOTAL_FORMS": 0, "phone_numbers-INITIAL_FORMS": 0,
+        "knowledge_score_threshold": 0.3, "answer_style": "automatic", "voicemail_message": "",
+        "outbound_greeting_wait_sec": 2.0, "phone_numbers-TOTAL_FORMS": 0, "phone_numbers-INITIAL_FORMS": 0,
         "tools-TOTAL_FORMS": 0, "tools-INITIAL_FORMS": 0,
     }
     data.update(overrides)

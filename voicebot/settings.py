@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "knowledge",
     "postcall",
     "pipelines",
+    "telephony",  # the dial task (telephony.tasks)
 ]
 
 MIDDLEWARE = [
@@ -272,6 +273,13 @@ DAILY_API_URL = env("DAILY_API_URL", default="https://api.daily.co/v1")
 DAILY_API_KEY = env("DAILY_API_KEY", default="")
 CALLS_SPOOL_REPLAY_SECS = env.float("VOICEBOT_CALLS_SPOOL_REPLAY_SECS", default=30.0)
 CALLS_MAX_CONCURRENT = env.int("VOICEBOT_CALLS_MAX_CONCURRENT", default=8)
+
+# --- Outbound calls (voicebot.outbound_calls, telephony.tasks; README "Calling out") ---
+# How long the provider lets the callee's phone ring before the call ends as no-answer.
+OUTBOUND_RING_TIMEOUT_SEC = env.int("VOICEBOT_OUTBOUND_RING_TIMEOUT_SEC", default=30)
+# Twilio's own answering-machine detection ("Enable", "DetectMessageEnd"; empty: off, the
+# pipeline's detector alone). Billed by Twilio per call.
+TWILIO_MACHINE_DETECTION = env("TWILIO_MACHINE_DETECTION", default="")
 
 # --- Runner security (telephony/signatures.py; README "Security") -------------------
 # Every provider request is verified with the provider's own scheme. Off only for local
