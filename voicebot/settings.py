@@ -265,6 +265,7 @@ TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="")
 TELNYX_API_BASE_URL = env("TELNYX_API_BASE_URL", default="https://api.telnyx.com")
 TELNYX_API_KEY = env("TELNYX_API_KEY", default="")
+TELNYX_TEXML_APP_ID = env("TELNYX_TEXML_APP_ID", default="")  # outbound calls: the TeXML application to call from
 PLIVO_API_BASE_URL = env("PLIVO_API_BASE_URL", default="https://api.plivo.com")
 PLIVO_AUTH_ID = env("PLIVO_AUTH_ID", default="")
 PLIVO_AUTH_TOKEN = env("PLIVO_AUTH_TOKEN", default="")

@@ -96,8 +96,33 @@ class Plivo(StreamAdapter):
     name = "plivo"
     webhook_path = "/telephony/plivo/answer"
     stream_path = "/telephony/plivo/media"
+    outbound_path = "/telephony/plivo/outbound"
+    status_path = "/telephony/plivo/status"
     call_id_fields = ("CallUUID",)
     routes = (Route(TRANSFER_PATH, transfer_route, methods=["GET", "POST"]),)
+    # ring_url: "ringing"; answer_url: in-progress; hangup_url: the final CallStatus.
+    provider_statuses = {"ringing": "ringing", "in-progress": "in-progress", "completed": "completed",
+                         "busy": "busy", "no-answer": "no-answer", "timeout": "no-answer", "failed": "failed",
+                         "cancel": "canceled", "canceled": "canceled"}
+
+    def dial(self, *, to: str, from_: str, answer_url: str, status_url: str, ring_timeout_sec: int) -> str:
+        """Plivo's ``Call`` API. Its answer names a request, not the call: the call's CallUUID comes with the
+        first callback, so nothing is returned here."""
+        rest.require("PLIVO_AUTH_ID", "PLIVO_AUTH_TOKEN")
+        url = f"{settings.PLIVO_API_BASE_URL.rstrip('/')}/v1/Account/{quote(settings.PLIVO_AUTH_ID, safe='')}/Call/"
+        answer = rest.dial("plivo", "POST", url, auth=(settings.PLIVO_AUTH_ID, settings.PLIVO_AUTH_TOKEN), json={
+            "from": from_.lstrip("+"), "to": to.lstrip("+"), "answer_url": answer_url, "answer_method": "POST",
+            "ring_url": status_url, "ring_method": "POST", "hangup_url": status_url, "hangup_method": "POST",
+            "ring_timeout": ring_timeout_sec})
+        if not answer.get("request_uuid"):
+            raise rest.DialRefused(f"plivo did not fire the call: {str(answer)[:200]}")
+        return ""
+
+    def status_update(self, params: dict) -> tuple[str, str]:
+        status, call_id = super().status_update(params)
+        if params.get("Event") == "Ring" or (not status and params.get("CallStatus") == "ringing"):
+            status = "ringing"
+        return status, call_id
 
     def answer(self, stream_url: str, token: str) -> str:
         return answer_xml(with_token(stream_url, token))

@@ -54,7 +54,26 @@ class Telnyx(StreamAdapter):
     name = "telnyx"
     webhook_path = "/telephony/telnyx/voice"
     stream_path = "/telephony/telnyx/media"
+    outbound_path = "/telephony/telnyx/outbound"
+    status_path = "/telephony/telnyx/status"
     call_id_fields = ("CallControlId", "CallSid")
+    provider_statuses = {"queued": "queued", "initiated": "queued", "ringing": "ringing", "in-progress": "in-progress",
+                         "answered": "in-progress", "completed": "completed", "busy": "busy", "no-answer": "no-answer",
+                         "failed": "failed", "canceled": "canceled"}
+
+    def dial(self, *, to: str, from_: str, answer_url: str, status_url: str, ring_timeout_sec: int) -> str:
+        """TeXML's outbound call (``POST /v2/texml/calls/{application_id}``): TwiML-like, so the answer URL
+        returns the same stream TeXML as an inbound call's webhook."""
+        rest.require("TELNYX_API_KEY", "TELNYX_TEXML_APP_ID")
+        url = (f"{settings.TELNYX_API_BASE_URL.rstrip('/')}/v2/texml/calls/"
+               f"{quote(settings.TELNYX_TEXML_APP_ID, safe='')}")
+        answer = rest.dial("telnyx", "POST", url, headers={"Authorization": f"Bearer {settings.TELNYX_API_KEY}"},
+                           json={"To": to, "From": from_, "Url": answer_url, "Method": "POST",
+                                 "StatusCallback": status_url, "StatusCallbackMethod": "POST",
+                                 "StatusCallbackEvent": "initiated ringing answered completed",
+                                 "Timeout": ring_timeout_sec})
+        data = answer.get("data", answer)
+        return str(data.get("call_sid") or data.get("call_control_id") or "") if isinstance(data, dict) else ""
 
     def answer(self, stream_url: str, token: str) -> str:
         return stream_texml(with_token(stream_url, token))
