@@ -2,7 +2,7 @@ from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
 # Apps whose models agency staff manage (through their companies).
-STAFF_APPS = ("voicebot", "knowledge", "postcall", "pipelines")
+STAFF_APPS = ("voicebot", "knowledge", "postcall", "pipelines", "campaigns")
 STAFF_GROUP = "Agency staff"
 
 

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "postcall",
     "pipelines",
     "telephony",  # the dial task (telephony.tasks)
+    "campaigns",
 ]
 
 MIDDLEWARE = [
@@ -281,6 +282,17 @@ OUTBOUND_RING_TIMEOUT_SEC = env.int("VOICEBOT_OUTBOUND_RING_TIMEOUT_SEC", defaul
 # Twilio's own answering-machine detection ("Enable", "DetectMessageEnd"; empty: off, the
 # pipeline's detector alone). Billed by Twilio per call.
 TWILIO_MACHINE_DETECTION = env("TWILIO_MACHINE_DETECTION", default="")
+
+# --- Campaigns (campaigns.dialer; campaigns/README.md) ---------------------------------
+# This long after it was placed, a call never handed to the provider is canceled and called
+# again; one handed over or ringing with no final status is settled as unknown, not called again.
+CAMPAIGNS_DIAL_TIMEOUT_SEC = env.int("VOICEBOT_CAMPAIGNS_DIAL_TIMEOUT_SEC", default=600)
+# An answered call with no end stored after this long is settled as unknown (a crashed runner).
+CAMPAIGNS_CALL_TIMEOUT_SEC = env.int("VOICEBOT_CAMPAIGNS_CALL_TIMEOUT_SEC", default=4 * 3600)
+# A "completed" call waits this long for its stored conversation (which may say voicemail).
+CAMPAIGNS_STORE_GRACE_SEC = env.int("VOICEBOT_CAMPAIGNS_STORE_GRACE_SEC", default=600)
+CAMPAIGNS_IMPORT_MAX_ROWS = env.int("VOICEBOT_CAMPAIGNS_IMPORT_MAX_ROWS", default=100_000)
+CAMPAIGNS_IMPORT_MAX_BYTES = env.int("VOICEBOT_CAMPAIGNS_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
 
 # --- Runner security (telephony/signatures.py; README "Security") -------------------
 # Every provider request is verified with the provider's own scheme. Off only for local

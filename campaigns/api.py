@@ -1,0 +1,162 @@
+"""REST API of campaigns (/api/v1/campaigns/): thin over ``campaigns.services`` and ``importing``.
+
+An API key acts for its company only; a staff session for the companies it staffs.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import parsers, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from campaigns import services
+from campaigns.importing import ContactImportError, add_contacts, import_csv
+from campaigns.models import Campaign, Contact
+from voicebot.api.scoping import CompanyScopedViewMixin
+from voicebot.api.serializers import CompanyScopedSerializer
+
+
+class CsvParser(parsers.BaseParser):
+    """A contact list POSTed as the body itself (Content-Type: text/csv)."""
+
+    media_type = "text/csv"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return {"csv": stream.read()}
+
+
+class CampaignSerializer(CompanyScopedSerializer):
+    class Meta:
+        model = Campaign
+        fields = [
+            "id", "company", "name", "bot", "from_number", "status", "status_note", "timezone", "call_days",
+            "window_start", "window_end", "starts_at", "ends_at", "max_concurrent_calls", "calls_per_minute",
+            "max_attempts", "retry_delay_minutes", "retry_on", "created_at", "updated_at", "started_at", "finished_at",
+        ]
+        read_only_fields = ["status", "status_note", "created_at", "updated_at", "started_at", "finished_at"]
+
+    def get_fields(self):
+        fields = super().get_fields()
+        if self.instance is not None and not isinstance(self.instance, (list, tuple)) and "company" in fields:
+            fields["company"].read_only = True  # a campaign stays in its company
+        return fields
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        values = {field.name: getattr(self.instance, field.name) for field in Campaign._meta.concrete_fields
+                  if self.instance is not None and not field.is_relation}
+        candidate = Campaign(**{**values, **attrs})
+        if self.instance is not None:
+            candidate.company_id = attrs["company"].pk if "company" in attrs else self.instance.company_id
+            candidate.bot_id = attrs["bot"].pk if "bot" in attrs else self.instance.bot_id
+        try:
+            candidate.clean()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
+        return attrs
+
+
+class CampaignDetailSerializer(CampaignSerializer):
+    progress = serializers.SerializerMethodField()
+
+    class Meta(CampaignSerializer.Meta):
+        fields = [*CampaignSerializer.Meta.fields, "progress"]
+
+    def get_progress(self, campaign):
+        return services.progress(campaign=campaign)
+
+
+class ContactSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Contact
+        fields = ["id", "phone", "name", "variables", "status", "attempts_made", "next_attempt_at", "last_status",
+                  "note", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class CampaignViewSet(CompanyScopedViewMixin, viewsets.ModelViewSet):
+    """Campaigns; ``start``, ``pause``, ``cancel``; ``contacts`` to list them or add a list."""
+
+    queryset_model = Campaign
+    parser_classes = [parsers.JSONParser, parsers.MultiPartParser, parsers.FormParser, CsvParser]
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("company", "bot").order_by("-created_at")
+
+    def get_serializer_class(self):
+        return CampaignDetailSerializer if self.action != "list" else CampaignSerializer
+
+    def destroy(self, request, *args, **kwargs):
+        if self.get_object().status == Campaign.Status.RUNNING:
+            return Response({"status": ["a running campaign cannot be deleted; pause or cancel it first"]},
+                            status=status.HTTP_409_CONFLICT)
+        return super().destroy(request, *args, **kwargs)
+
+    def _control(self, change):
+        try:
+            campaign = change(campaign=self.get_object())
+        except services.CampaignError as exc:
+            return Response({exc.field: [str(exc)]}, status=status.HTTP_409_CONFLICT
+                            if exc.field == "status" else status.HTTP_400_BAD_REQUEST)
+        return Response(CampaignDetailSerializer(campaign, context=self.get_serializer_context()).data)
+
+    @action(detail=True, methods=["post"])
+    def start(self, request, pk=None):
+        return self._control(services.start_campaign)
+
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        return self._control(services.pause_campaign)
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        return self._control(services.cancel_campaign)
+
+    @action(detail=True, methods=["get", "post"])
+    def contacts(self, request, pk=None):
+        """GET: the contacts (``?status=``). POST: add a list, as a CSV file (multipart ``file``, or a
+        text/csv body) or JSON ``{"contacts": [{"phone": ..., "name": ..., "variables": {...}}]}``."""
+        campaign = self.get_object()
+        if request.method == "GET":
+            contacts = campaign.contacts.order_by("pk")
+            wanted = request.query_params.get("status")
+            if wanted:
+                if wanted not in Contact.Status.values:
+                    return Response({"status": [f"{wanted!r} is not one of {', '.join(Contact.Status.values)}"]},
+                                    status=status.HTTP_400_BAD_REQUEST)
+                contacts = contacts.filter(status=wanted)
+            page = self.paginate_queryset(contacts)
+            return self.get_paginated_response(ContactSerializer(page, many=True).data)
+        if campaign.status == Campaign.Status.CANCELED:
+            return Response({"status": ["the campaign is canceled; contacts cannot be added"]},
+                            status=status.HTTP_409_CONFLICT)
+        try:
+            result = self._import(campaign, request)
+        except ContactImportError as exc:
+            return Response({exc.field: [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(result.as_dict(), status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+    @action(detail=True, methods=["post"], url_path=r"contacts/(?P<contact_id>\d+)/skip")
+    def skip_contact(self, request, pk=None, contact_id=None):
+        contact = self.get_object().contacts.filter(pk=contact_id).first()
+        if contact is None:
+            return Response({"detail": "No such contact in this campaign."}, status=status.HTTP_404_NOT_FOUND)
+        try:
+            contact = services.skip_contact(contact=contact, note=str(request.data.get("note") or "skipped via the API"))
+        except services.CampaignError as exc:
+            return Response({exc.field: [str(exc)]}, status=status.HTTP_409_CONFLICT)
+        return Response(ContactSerializer(contact).data)
+
+    @staticmethod
+    def _import(campaign, request):
+        data = request.data
+        if "file" in request.FILES:
+            return import_csv(campaign=campaign, data=request.FILES["file"].read())
+        if "csv" in data:
+            return import_csv(campaign=campaign, data=data["csv"])
+        rows = data.get("contacts") if isinstance(data, dict) else data
+        if not isinstance(rows, list):
+            raise ContactImportError("contacts", 'send a CSV file ("file"), a text/csv body, or JSON '
+                                                 '{"contacts": [{"phone": "...", "name": "..."}]}')
+        return add_contacts(campaign=campaign, rows=enumerate(rows, start=1))

@@ -1,0 +1,68 @@
+"""Fixtures of the campaign tests: a campaign of bot_a in calling hours, dial tasks seen at the broker."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from campaigns.models import Campaign
+from voicebot.models import Call
+
+
+def noon_zone(now: datetime.datetime) -> str:
+    """A fixed-offset time zone where ``now`` is between 12:00 and 13:00 (inside 9-18 calling hours)."""
+    hours = 12 - now.astimezone(datetime.UTC).hour  # -11 .. 12
+    if hours == 0:
+        return "Etc/GMT"
+    return f"Etc/GMT{'-' if hours > 0 else '+'}{abs(hours)}"  # POSIX sign: Etc/GMT-2 is UTC+2
+
+
+@pytest.fixture
+def dial_tasks(queued, monkeypatch):
+    """Dial tasks queued by request_call, recorded at the broker boundary: [(task name, call id)].
+
+    Other tasks (post-call, queued when the runner stores a call) go to ``queued``'s record."""
+    from voicebot import outbound_calls
+
+    sent = []
+    original = outbound_calls.celery_app.send_task
+
+    def send_task(name, args=None, **kwargs):
+        if name == outbound_calls.DIAL_TASK:
+            sent.append((name, args[0]))
+            return None
+        return original(name, args=args, **kwargs)
+
+    monkeypatch.setattr(outbound_calls.celery_app, "send_task", send_task)
+    return sent
+
+
+def make_campaign(bot, **overrides) -> Campaign:
+    values = {"company": bot.company, "bot": bot, "name": "Recall", "timezone": noon_zone(timezone.now()),
+              "call_days": list(range(7)), "max_concurrent_calls": 2, "calls_per_minute": 10, "max_attempts": 3,
+              "retry_delay_minutes": 30, "status": Campaign.Status.RUNNING}
+    values.update(overrides)
+    return Campaign.objects.create(**values)
+
+
+@pytest.fixture
+def campaign(bot_a, number_a):
+    return make_campaign(bot_a)
+
+
+def add(campaign, *phones, **variables):
+    """Contacts of ``campaign`` by their E.164 numbers; ``name=`` and any other keyword as variables."""
+    from campaigns.models import Contact
+
+    return [Contact.objects.create(campaign=campaign, phone=phone, name=variables.get("name", ""),
+                                   variables={k: v for k, v in variables.items() if k != "name"})
+            for phone in phones]
+
+
+def calls_of(campaign) -> list[Call]:
+    return list(Call.objects.filter(campaign_attempt__campaign=campaign).order_by("pk"))
+
+
+PHONES = [f"+4930123457{i}" for i in range(10)]  # valid German numbers, none of them number_a
