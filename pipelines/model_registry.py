@@ -125,6 +125,11 @@ class ModelRegistry:
         for voice in voices:
             for _ in self.piper(voice).synthesize("Hello."):
                 pass
+        # Every call's brain matches phrases with the embedder: loaded now, not in the first caller's time
+        # (its first start also builds the ONNX file, seconds on two cores).
+        from pipelines.dialogue.embedder import default_embedder
+
+        default_embedder()(["warm up"])
 
 
 registry = ModelRegistry()

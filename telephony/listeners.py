@@ -1,6 +1,7 @@
 """Entry points that take calls through ``CallRunner.accept`` themselves: PBX-side telephony.
 
-- ``routes(runner)``: their HTTP/websocket routes on the runner's app (Asterisk chan_websocket);
+- ``routes(runner)``: their HTTP/websocket routes on the runner's app (Asterisk chan_websocket,
+  the SIP endpoint's dial route for calls the platform places);
 - ``Listener``s on their own sockets, started with the runner's lifespan and reported in
   ``/healthz`` under their names: the SIP endpoint, the AudioSocket server.
 
@@ -30,8 +31,9 @@ class Listener(Protocol):
 
 def routes(runner: CallRunner) -> list:
     from telephony import asterisk
+    from telephony.sip import outbound as sip_outbound
 
-    return asterisk.websocket_routes(runner)
+    return [*asterisk.websocket_routes(runner), *sip_outbound.ROUTES]
 
 
 class AudioSocketListener:

@@ -18,6 +18,16 @@ from voicebot.outbound_calls import DIAL_TASK, record_status
 logger = logging.getLogger(__name__)
 
 
+def dialer_for(transport: str):
+    """The provider adapter (or the SIP endpoint's dialer) that places calls for ``transport``."""
+    if transport == "sip":
+        from telephony.sip.outbound import SipDialer
+
+        return SipDialer()
+    adapter = ADAPTERS.get(transport)
+    return adapter if adapter is not None and getattr(adapter, "outbound_path", "") else None
+
+
 def _claim(call_id: int) -> Call | None:
     """The queued call, marked as being dialled, once: a task run again (a worker lost mid-dial) never
     dials a second time; such a call stays queued, with a note, instead of ringing someone twice."""
@@ -40,8 +50,8 @@ def dial_call(call_id: int) -> str:
     call = _claim(call_id)
     if call is None:
         return ""
-    adapter = ADAPTERS.get(call.transport)
-    if adapter is None or not getattr(adapter, "outbound_path", ""):
+    adapter = dialer_for(call.transport)
+    if adapter is None:
         record_status(call_id=call_id, status=Call.Status.FAILED, note=f"{call.transport} cannot place calls")
         return Call.Status.FAILED
     try:

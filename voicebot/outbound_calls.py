@@ -11,6 +11,7 @@ never connects ends with the provider's final status (busy, no-answer, failed, c
 from __future__ import annotations
 
 import logging
+import re
 
 from django.db import transaction
 from django.utils import timezone
@@ -25,6 +26,7 @@ DIAL_TASK = "telephony.tasks.dial_call"
 # Providers the platform can place calls through (Exotel and Daily only answer here).
 DIALING_PROVIDERS = (PhoneNumber.Provider.TWILIO, PhoneNumber.Provider.TELNYX, PhoneNumber.Provider.PLIVO,
                      PhoneNumber.Provider.SIP)
+EXTENSION = re.compile(r"[0-9*#]{1,6}")  # SIP only: a PBX extension ("200"), not a phone number
 BROKER_TIMEOUT_SEC = 0.5
 FAST_FAIL_TRANSPORT = {"max_retries": 0, "socket_connect_timeout": BROKER_TIMEOUT_SEC,
                        "socket_timeout": BROKER_TIMEOUT_SEC}
@@ -65,8 +67,9 @@ def request_call(*, bot: Bot, to: str, from_number: str = "", variables: dict | 
     if not all(isinstance(key, str) for key in variables):
         raise CallRequestError("variables", "variable names must be strings")
     number = caller_id_for(bot, from_number)
-    if number.provider == PhoneNumber.Provider.SIP and "@" in to:
-        callee = to.strip()  # a SIP URI: dialled as it is
+    sip = number.provider == PhoneNumber.Provider.SIP
+    if sip and ("@" in to or EXTENSION.fullmatch(to.strip())):
+        callee = to.strip()  # a SIP URI or a PBX extension: dialled as it is
     else:
         try:
             callee = to_e164(to, country=bot.company.country)

@@ -331,6 +331,9 @@ SIP_REGISTER_PASSWORD = env("VOICEBOT_SIP_REGISTER_PASSWORD", default="")
 SIP_REGISTER_EXPIRES_SEC = env.int("VOICEBOT_SIP_REGISTER_EXPIRES_SEC", default=300)
 # Calls that reach the bot through the registration (Request-URI = the extension) go to this number's bot.
 SIP_REGISTER_NUMBER = env("VOICEBOT_SIP_REGISTER_NUMBER", default="")
+# Outbound SIP calls to a number (not a SIP URI) go to this URI, {number} filled in, e.g.
+# "sip:{number}@trunk.example.com" or "sip:{number}@10.0.0.5:5060;transport=tcp" (a PBX).
+SIP_OUTBOUND_URI = env("VOICEBOT_SIP_OUTBOUND_URI", default="")
 
 # --- Asterisk media streams (telephony.asterisk; README "SIP and Asterisk") -----------
 # chan_websocket connects to the runner's /telephony/asterisk/media; AudioSocket to this TCP port.

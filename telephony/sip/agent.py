@@ -31,7 +31,7 @@ from urllib.parse import unquote
 import pjsua2 as pj
 from loguru import logger
 
-from telephony.base import CallRunner
+from telephony.base import CallRunner, CallStart
 from telephony.sip.peers import peer_allowed, split_host_port
 
 # The pinned pjsua2-python wheel is built with PJSUA_MAX_CALLS 4 (its only release with
@@ -150,7 +150,7 @@ class SipAgent:
         self.calls: dict[int, object] = {}  # PJSUA call id -> sip.call.SipCall (kept alive until disconnected)
         self.pj_objects: weakref.WeakSet = weakref.WeakSet()  # every SipCall and bridge port made
         self.graveyard: list = []  # ended SipCalls, freed on the SIP thread (_bury)
-        self.counts = {"invites": 0, "refused_peer": 0, "unknown_number": 0, "busy": 0, "answered": 0}
+        self.counts = {"invites": 0, "refused_peer": 0, "unknown_number": 0, "busy": 0, "answered": 0, "placed": 0}
         self.error = ""
         self.listening = ""
         self.public_host = ""
@@ -160,6 +160,8 @@ class SipAgent:
         self._started: concurrent.futures.Future = concurrent.futures.Future()
         self._accounts: list[_Account] = []
         self._log_writer = None
+        self._placing: set[asyncio.Task] = set()  # calls we placed, run on the loop
+        self.dialled: set[int] = set()  # placed Call ids already INVITEd (a repeated dial request is refused)
 
     # --- lifecycle (asyncio side) -----------------------------------------------------
     async def start(self) -> None:
@@ -218,6 +220,22 @@ class SipAgent:
     def to_loop(self, coro) -> None:
         """From the SIP thread: run ``coro`` on the runner's loop."""
         asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    async def dial(self, *, uri: str, from_number: str, outbound_call: int, ring_timeout_sec: float,
+                   on_status) -> str:
+        """INVITE ``uri`` for the placed call ``outbound_call``; its SIP Call-ID. The call then runs on
+        its own (``SipCall.place``), reporting its progress to ``on_status(status, note)``."""
+        async def ringing():
+            await on_status("ringing", "")
+
+        call, call_id, local = await self.submit(self._make_call, uri, from_number, ringing)
+        start = CallStart(provider="sip", call_id=call_id, from_=local, to=uri, number=from_number,
+                          outbound_call=outbound_call)
+        task = asyncio.get_running_loop().create_task(
+            call.place(start=start, ring_timeout_sec=ring_timeout_sec, on_status=on_status))
+        self._placing.add(task)
+        task.add_done_callback(self._placing.discard)
+        return call_id
 
     # --- the SIP thread ---------------------------------------------------------------
     def _run(self) -> None:
@@ -346,6 +364,27 @@ class SipAgent:
         call.answer_with(180, "Ringing")
         self.to_loop(call.route(number=number, from_=info.remoteUri, to=info.localUri,
                                 call_id=info.callIdString))
+
+    def _make_call(self, uri: str, from_number: str, on_ringing):
+        """(SIP thread) A new outgoing call to ``uri``: through the PBX account we registered with, if
+        any, else the local one; the caller id as P-Asserted-Identity."""
+        from telephony.sip.call import SipCall
+
+        account = next((a for a in self._accounts if a.registration is not None), self._accounts[0])
+        call = SipCall(self, account, pj.PJSUA_INVALID_ID)
+        prm = pj.CallOpParam(True)
+        if from_number:
+            header = pj.SipHeader()
+            header.hName, header.hValue = "P-Asserted-Identity", f"<sip:{from_number}@{self.public_host}>"
+            prm.txOption.headers.append(header)
+        call._answered = self.loop.create_future()  # only ever completed on the loop (SipCall._on_answered)
+        call._on_ringing = on_ringing
+        call.makeCall(uri, prm)
+        self.calls[call.getId()] = call
+        self.pj_objects.add(call)
+        self.counts["placed"] += 1
+        info = call.getInfo()
+        return call, info.callIdString, info.localUri
 
     def _bury(self) -> None:
         """Free (here, on the SIP thread) the ended calls nothing else holds any more."""

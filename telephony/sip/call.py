@@ -29,6 +29,15 @@ TRANSFER_TIMEOUT_SECS = 15.0
 HANG_UP_WAIT_SECS = 2.0
 
 
+def outbound_status(code: int) -> str:
+    """The ``Call.Status`` of a placed call that ended with SIP ``code`` before it was answered."""
+    if code in (486, 600, 603):
+        return "busy"
+    if code in (408, 480, 487):
+        return "no-answer"
+    return "failed"
+
+
 class TransferRefused(RuntimeError):
     """The PBX refused or failed the REFER; the message has its status."""
 
@@ -51,6 +60,8 @@ class SipCall(pj.Call):
         self._transfer: asyncio.Future | None = None
         self._transfer_accepted = False
         self._gone: asyncio.Event | None = None
+        self._answered: asyncio.Future | None = None  # a call we placed: set at 200 OK, failed at a final error
+        self._on_ringing = None  # ... and told when it rings (180/183)
 
     # --- SIP thread -------------------------------------------------------------------
     def answer_with(self, code: int, reason: str = "") -> None:
@@ -68,6 +79,14 @@ class SipCall(pj.Call):
 
     def onCallState(self, prm):
         info = self.getInfo()
+        if self._answered is not None:  # a call we placed: its progress
+            if info.state == pj.PJSIP_INV_STATE_EARLY and self._on_ringing is not None:
+                ringing, self._on_ringing = self._on_ringing, None
+                self.agent.to_loop(ringing())
+            elif info.state == pj.PJSIP_INV_STATE_CONFIRMED:
+                self.agent.to_loop(self._on_answered(None))
+            elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+                self.agent.to_loop(self._on_answered(int(info.lastStatusCode)))
         if info.state == pj.PJSIP_INV_STATE_DISCONNECTED and not self.disconnected:
             self.disconnected = True
             if self.audio is not None:
@@ -152,6 +171,51 @@ class SipCall(pj.Call):
             await result.run(self.transport, control)
         finally:
             await self._end_leg()
+
+    async def place(self, *, start: CallStart, ring_timeout_sec: float, on_status) -> None:
+        """A call we placed (``SipAgent.dial``): wait for the answer, then run it like an answered INVITE.
+
+        ``on_status(status, note)`` reports its progress (ringing, in-progress) and, if it never
+        connects, its end (busy, no-answer, failed) from the final SIP status."""
+        self._gone = asyncio.Event()
+        try:
+            code = await asyncio.wait_for(asyncio.shield(self._answered), ring_timeout_sec)
+        except TimeoutError:
+            logger.info(f"sip call {start.call_id} to {start.to}: no answer in {ring_timeout_sec:.0f} s; cancelling")
+            with contextlib.suppress(pj.Error):
+                await self.agent.submit(self._hang_up_now)
+            await on_status("no-answer", f"no answer within {ring_timeout_sec:.0f} s")
+            await self.agent.submit(self._release)
+            return
+        if code is not None:  # a final error before any answer
+            await on_status(outbound_status(code), f"SIP {code}")
+            await self.agent.submit(self._release)
+            return
+        await on_status("in-progress", "")
+        result = await self.agent.runner.accept(start)
+        if isinstance(result, Refusal):
+            await on_status("failed", f"answered, but the runner refused it: {result.reason}")
+            await self._end_leg()
+            return
+        self.accepted = result
+        if self.audio is None:
+            self._media = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(self._media, MEDIA_TIMEOUT_SECS)
+            except (TimeoutError, asyncio.CancelledError):
+                result.release()
+                await self._end_leg()
+                return
+        control = self.control()
+        self.transport = SipTransport(self.audio, send_dtmf=control.send_dtmf, name=f"sip-{self.pj_id}")
+        try:
+            await result.run(self.transport, control)
+        finally:
+            await self._end_leg()
+
+    async def _on_answered(self, code: int | None) -> None:
+        if self._answered is not None and not self._answered.done():
+            self._answered.set_result(code)
 
     async def _refuse(self, code: int, reason: str) -> None:
         with contextlib.suppress(pj.Error):

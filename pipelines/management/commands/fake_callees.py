@@ -6,7 +6,7 @@ API the platform places calls with, and callees who pick up and talk over Media 
 the platform with ``TWILIO_API_BASE_URL`` pointing here and the same ``TWILIO_ACCOUNT_SID`` and
 ``TWILIO_AUTH_TOKEN`` (this fake signs its webhooks with that token, as Twilio does).
 
-Every number not named answers after a 1 s ring, says "Hello?", waits for the bot, says "Yes,
+Every number not named answers after a 1 s ring, says "Hello, this is Sam speaking.", waits for the bot, says "Yes,
 that works for me, thank you. Goodbye.", waits for the bot and hangs up. The callees' lines are
 synthesised once with the local Piper voice into ``<data dir>/fake_callees/``.
 """
@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 LINES = {
-    "hello": "Hello?",
+    "hello": "Hello, this is Sam speaking.",
     "agree": "Yes, that works for me, thank you. Goodbye.",
     "voicemail": "Hi, you have reached Sam. I can't take your call right now. Please leave a message after the tone.",
 }

@@ -1,0 +1,90 @@
+"""Outbound calls end to end through Twilio, faked at the HTTP boundary by ``FakeTwilioCloud``
+(pipelines/live/fake_twilio.py): the platform places the call over REST, the fake rings the callee,
+fetches the runner's answer URL signed as Twilio signs, streams the callee's voice over Media Streams
+and posts signed status callbacks; the runner runs the call on the real models."""
+
+import pytest
+
+from pipelines.live.fake_twilio import Answers, Busy, FakeTwilioCloud, HangUp, Say, WaitBot
+from pipelines.management.commands.fake_callees import callee_wavs
+from telephony.tasks import dial_call
+from tests.calls.conftest import TWILIO_TOKEN
+from tests.waiting import wait_until
+from voicebot import outbound_calls
+from voicebot.models import Call
+
+pytestmark = [pytest.mark.models, pytest.mark.django_db(transaction=True)]
+
+CALLEE = "+4915112345678"
+
+
+@pytest.fixture(scope="session")
+def lines(loaded_models, tmp_path_factory):
+    """The callee's recorded lines ("Hello?", ..., a voicemail greeting), synthesised with Piper."""
+    return callee_wavs(tmp_path_factory.mktemp("callee-lines"))
+
+
+@pytest.fixture
+def cloud(runner, settings, monkeypatch):
+    """Twilio's cloud, local; the dial task runs at once, in this process (as a worker would)."""
+    cloud = FakeTwilioCloud("ACtest", TWILIO_TOKEN)
+    settings.TWILIO_API_BASE_URL = cloud.start()
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = "ACtest", TWILIO_TOKEN
+    monkeypatch.setattr(outbound_calls, "queue_dial", dial_call)
+    yield cloud
+    cloud.close()
+
+
+@pytest.fixture
+def caller_bot(desk_bot, desk_number):
+    desk_bot.greeting = "Hi {{name}}, this is the front desk calling about your visit."
+    desk_bot.save()
+    return desk_bot
+
+
+def stored(call: Call, timeout: float = 30.0) -> Call:
+    return wait_until(lambda: Call.objects.filter(pk=call.pk).exclude(end_reason="").first(), timeout,
+                      what=f"outbound call {call.pk} to be stored")
+
+
+def test_an_answered_call_greets_the_callee_by_name_after_their_hello(cloud, caller_bot, lines):
+    cloud.callee(CALLEE, Answers(script=[Say(str(lines["hello"])), WaitBot(), HangUp()]))
+    call = outbound_calls.request_call(bot=caller_bot, to=CALLEE, variables={"name": "Dana"})
+    fake = cloud.wait(cloud.wait_for_call(to=CALLEE).sid, 60)
+    call = stored(call)
+    assert (call.direction, call.status, call.end_reason) == ("outbound", "completed", "caller_hangup")
+    assert call.external_id == fake.sid and call.answered_at is not None and call.variables == {"name": "Dana"}
+    turns = [(turn.role, turn.text) for turn in call.turns.all()]
+    assert turns[0][0] == "caller" and "hello" in turns[0][1].lower(), (turns, call.metrics)
+    assert turns[1][0] == "bot" and turns[1][1].startswith("Hi Dana, this is the front desk")
+    assert len([role for role, _ in turns if role == "bot"]) == 1  # "Hello?" is answered by the greeting alone
+    # Nothing before the callee's first words; the greeting right after them.
+    assert fake.first_bot_audio > fake.say_ends[0]
+    assert call.metrics["opening"]["greeting"] == "after the callee's first words"
+    # Twilio's signed requests were all accepted: the answer URL and every status callback.
+    assert fake.webhooks[0].http_status == 200 and "<Stream" in fake.answer_twiml
+    assert [c.status for c in fake.callbacks] == ["initiated", "ringing", "in-progress", "completed"]
+    assert {c.http_status for c in fake.callbacks} == {204}
+
+
+def test_a_busy_callee_ends_the_call_busy_without_a_conversation(cloud, caller_bot):
+    cloud.callee(CALLEE, Busy())
+    call = outbound_calls.request_call(bot=caller_bot, to=CALLEE)
+    fake = cloud.wait(cloud.wait_for_call(to=CALLEE).sid, 30)
+    call = wait_until(lambda: Call.objects.filter(pk=call.pk, status="busy").first(), 15, what="the busy status")
+    assert call.end_reason == "not_answered" and not call.turns.exists() and call.answered_at is None
+    assert fake.webhooks == []  # the answer URL is fetched only for an answered call
+
+
+def test_the_answer_url_and_status_callback_refuse_unsigned_or_unplaced_calls(runner, cloud, caller_bot):
+    import httpx
+    from twilio.request_validator import RequestValidator
+
+    base, _hub = runner
+    for path in ("/telephony/twilio/outbound", "/telephony/twilio/status"):
+        form = {"CallSid": "CAforged", "From": "+4930555000", "To": CALLEE, "CallStatus": "in-progress"}
+        assert httpx.post(base + path + "?call=1", data=form).status_code == 403  # unsigned
+        url = base + path + "?call=not-a-reference"
+        signed = {"X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(url, form)}
+        refused = httpx.post(url, data=form, headers=signed)  # Twilio's signature, but no call we placed
+        assert refused.status_code == 403 and "not placed by this platform" in refused.text
