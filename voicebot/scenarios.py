@@ -6,6 +6,9 @@ full document in the shape of DESIGN.md (a mapping with a ``scenarios`` key and
 optionally ``greeting``, ``fallback``, ``max_turns``, ``silence_timeout_sec``)
 and raises ``ScenarioError`` naming the exact place of each problem, e.g.
 ``scenarios[0].collect_fields[2].type: 'phon' is not one of ...``.
+
+Keypad input (DTMF): a field may say ``keypad: true`` (and ``keypad_timeout``), and a
+scenario may be a keypad ``menu`` instead of collecting fields; see ``_validate_menu``.
 """
 
 from __future__ import annotations
@@ -28,8 +31,14 @@ SCENARIO_KEYS = {
     "on_complete",
     "use_knowledge_base",
     "confirm",
+    "menu",
 }
-FIELD_KEYS = {"name", "prompt", "type", "required", "options", "choices", "hint"}
+FIELD_KEYS = {"name", "prompt", "type", "required", "options", "choices", "hint", "keypad", "keypad_timeout"}
+KEYPAD_TYPES = ("phone", "number", "text", "choice")  # what typed digits can be the answer to
+KEYPAD_TIMEOUT_RANGE = (0.5, 30)
+MENU_KEYS = {"prompt", "keys", "at_start", "keypad_timeout"}
+MENU_OPTION_KEYS = {"scenario", "say", "transfer", "end"}
+MENU_KEY_RE = re.compile(r"^[0-9]{1,4}$")
 CHOICE_KEYS = {"value", "also"}
 
 
@@ -92,6 +101,7 @@ def parse_scenarios(value: Any) -> tuple[list[dict], dict]:
             errors.append(f"scenarios[{i}].name: '{scenario['name']}' is used twice")
         seen.add(scenario["name"])
         scenarios.append(scenario)
+    _check_reachable(scenarios, errors)
     if errors:
         raise ScenarioError(errors)
     return scenarios, extras
@@ -152,8 +162,7 @@ def _validate_scenario(raw: Any, where: str, errors: list[str]) -> dict | None:
     examples = _text_list(raw.get("example_phrases"), f"{where}.example_phrases", errors)
     if examples:
         scenario["example_phrases"] = examples
-    if not scenario["trigger_keywords"] and not examples:
-        errors.append(f"{where}: needs trigger_keywords or example_phrases, or callers can never reach it")
+    scenario["_where"] = where  # for the checks across scenarios (``_check_reachable``); removed there
     fields = raw.get("collect_fields") or []
     if not isinstance(fields, list):
         errors.append(f"{where}.collect_fields: must be a list of fields")
@@ -181,7 +190,133 @@ def _validate_scenario(raw: Any, where: str, errors: list[str]) -> dict | None:
             else:
                 scenario[flag] = raw[flag]
     scenario.setdefault("use_knowledge_base", False)
+    if "menu" in raw:
+        if scenario["collect_fields"] or "on_complete" in scenario:
+            errors.append(f"{where}.menu: a menu scenario offers keys; give it no collect_fields or on_complete")
+        scenario["menu"] = _validate_menu(raw["menu"], f"{where}.menu", errors)
     return scenario
+
+
+def _seconds(raw: Any, where: str, errors: list[str]) -> float | None:
+    low, high = KEYPAD_TIMEOUT_RANGE
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not low <= raw <= high:
+        errors.append(f"{where}: seconds from {low} to {high} (got {raw!r})")
+        return None
+    return raw
+
+
+def _validate_menu(raw: Any, where: str, errors: list[str]) -> dict:
+    """``menu: {prompt: "Press 1 to book, 2 for our hours", keys: {"1": {scenario: booking}, "2": {say: ...}}}``.
+
+    A key is 1-4 digits (``#`` ends an entry, ``*`` clears it); each option does one of
+    ``scenario: NAME`` (start it), ``transfer: true``, ``end: true``, or only ``say: TEXT``
+    (the menu stays open); ``say`` beside another action is said instead of its usual line.
+    ``at_start: true`` opens the menu from the greeting on (the greeting should read it out).
+    """
+    if not isinstance(raw, dict):
+        errors.append(f"{where}: must be a mapping with prompt and keys")
+        return {"prompt": "", "keys": {}}
+    unknown = sorted(set(map(str, raw)) - MENU_KEYS)
+    if unknown:
+        errors.append(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(MENU_KEYS))}")
+    menu: dict[str, Any] = {"prompt": ""}
+    prompt = raw.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        errors.append(f"{where}.prompt: required, what the bot says, e.g. \"Press 1 to book, 2 for our hours\"")
+    else:
+        menu["prompt"] = prompt.strip()
+    keys = raw.get("keys")
+    menu["keys"] = {}
+    if not isinstance(keys, dict) or not keys:
+        errors.append(f"{where}.keys: required, a mapping from keys to options, e.g. {{\"1\": {{scenario: booking}}}}")
+        keys = {}
+    for key, option in keys.items():
+        name = str(key)
+        if isinstance(key, bool) or not MENU_KEY_RE.match(name):
+            errors.append(f"{where}.keys: {key!r} is not a key; use digits 0-9 (up to 4), quoted, e.g. \"1\"")
+            continue
+        checked = _validate_option(option, f'{where}.keys["{name}"]', errors)
+        if checked is not None:
+            menu["keys"][name] = checked
+    if "at_start" in raw:
+        if not isinstance(raw["at_start"], bool):
+            errors.append(f"{where}.at_start: must be true or false")
+        else:
+            menu["at_start"] = raw["at_start"]
+    if "keypad_timeout" in raw:
+        seconds = _seconds(raw["keypad_timeout"], f"{where}.keypad_timeout", errors)
+        if seconds is not None:
+            menu["keypad_timeout"] = seconds
+    return menu
+
+
+def _validate_option(raw: Any, where: str, errors: list[str]) -> dict | None:
+    if not isinstance(raw, dict) or not raw:
+        errors.append(f"{where}: a mapping such as {{scenario: booking}}, {{say: ...}}, {{transfer: true}}, {{end: true}}")
+        return None
+    unknown = sorted(set(map(str, raw)) - MENU_OPTION_KEYS)
+    if unknown:
+        errors.append(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(MENU_OPTION_KEYS))}")
+    option: dict[str, Any] = {}
+    if "say" in raw:
+        if not isinstance(raw["say"], str) or not raw["say"].strip():
+            errors.append(f"{where}.say: must be a non-empty text")
+        else:
+            option["say"] = raw["say"].strip()
+    if "scenario" in raw:
+        if not isinstance(raw["scenario"], str) or not NAME_RE.match(raw["scenario"]):
+            errors.append(f"{where}.scenario: the name of a scenario (got {raw['scenario']!r})")
+        else:
+            option["scenario"] = raw["scenario"]
+    for flag in ("transfer", "end"):
+        if flag in raw:
+            if raw[flag] is not True:
+                errors.append(f"{where}.{flag}: must be true (leave it out otherwise)")
+            else:
+                option[flag] = True
+    actions = [k for k in ("scenario", "transfer", "end") if k in raw]
+    if len(actions) > 1:
+        errors.append(f"{where}: give one of {', '.join(actions)}, not several")
+    if not actions and "say" not in raw:
+        errors.append(f"{where}: needs scenario, say, transfer or end")
+    return option
+
+
+def _check_reachable(scenarios: list[dict], errors: list[str]) -> None:
+    """Checks across scenarios: each one can be reached, menu keys lead to scenarios that exist
+    and do something, at most one menu is open from the start. Drops the ``_where`` marks."""
+    by_name = {s["name"]: s for s in scenarios}
+    where = {s["name"]: s.pop("_where") for s in scenarios}
+    reached: set[str] = set()
+    start_menu = ""
+    for scenario in scenarios:
+        menu = scenario.get("menu")
+        if not menu:
+            continue
+        if menu.get("at_start"):
+            reached.add(scenario["name"])
+            if start_menu:
+                errors.append(f"{where[scenario['name']]}.menu.at_start: only one menu can be open from the start "
+                              f"('{start_menu}' is)")
+            start_menu = start_menu or scenario["name"]
+        for key, option in menu["keys"].items():
+            target = option.get("scenario")
+            if target is None:
+                continue
+            place = f'{where[scenario["name"]]}.menu.keys["{key}"].scenario'
+            if target not in by_name:
+                errors.append(f"{place}: '{target}' is not a scenario here (have: {', '.join(by_name)})")
+                continue
+            reached.add(target)
+            goal = by_name[target]
+            if not (goal.get("collect_fields") or goal.get("on_complete") or goal.get("menu")):
+                errors.append(f"{place}: '{target}' collects no fields, fires nothing and is no menu, "
+                              "so the key would do nothing")
+    for scenario in scenarios:
+        if not scenario["trigger_keywords"] and not scenario.get("example_phrases") \
+                and scenario["name"] not in reached:
+            errors.append(f"{where[scenario['name']]}: needs trigger_keywords or example_phrases (or a menu key "
+                          "that leads to it), or callers can never reach it")
 
 
 def _validate_field(raw: Any, where: str, errors: list[str]) -> dict | None:
@@ -226,6 +361,21 @@ def _validate_field(raw: Any, where: str, errors: list[str]) -> dict | None:
         errors.append(f"{where}.options: only for type choice")
     if raw.get("hint"):
         field["hint"] = str(raw["hint"]).strip()
+    if "keypad" in raw:
+        if not isinstance(raw["keypad"], bool):
+            errors.append(f"{where}.keypad: must be true or false")
+        elif raw["keypad"] and field["type"] not in KEYPAD_TYPES:
+            errors.append(f"{where}.keypad: typed digits cannot answer a {field['type']} field "
+                          f"(only {', '.join(KEYPAD_TYPES)})")
+        elif raw["keypad"]:
+            field["keypad"] = True
+    if "keypad_timeout" in raw:
+        if not raw.get("keypad"):
+            errors.append(f"{where}.keypad_timeout: only with keypad: true")
+        else:
+            seconds = _seconds(raw["keypad_timeout"], f"{where}.keypad_timeout", errors)
+            if seconds is not None:
+                field["keypad_timeout"] = seconds
     return field
 
 

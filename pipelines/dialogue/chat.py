@@ -13,6 +13,7 @@ keeps it in the Django session between requests.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -24,12 +25,14 @@ from pipelines.call_store import CallRecord, TurnRecord, save_call_record
 from pipelines.config import BotConfig
 from pipelines.dialogue.actions import ActionRunner
 from pipelines.dialogue.engine import DialogueEngine, Reply
+from pipelines.dialogue.keys import entry_of
 from pipelines.dialogue.llm import ChatLLM
 from pipelines.dialogue.prompt import reply_tokens, system_instruction
 from pipelines.dialogue.reply_guard import ReplyGuard, grounding_metrics
 from voicebot.llm_client import LLMUnavailable
 
 logger = logging.getLogger(__name__)
+KEYS_RE = re.compile(r"^[0-9*#]*#$")  # a message typed as keypad keys, "0301234567#": a call's DTMF entry
 
 
 @dataclass
@@ -99,7 +102,9 @@ class ChatSession:
         started = time.monotonic()
         history = [(t.role, t.text) for t in self.turns]
         self.turns.append(_Turn("caller", text, self._elapsed_ms()))
-        reply = self.engine.handle(text)
+        reply = self.engine.handle_keys(entry_of(text)) if KEYS_RE.match(text.strip()) else None
+        if reply is None or reply.kind == "ignored":  # keys that do nothing here are read as text
+            reply = self.engine.handle(text)
         if reply.use_llm:
             reply = self._ask_llm(history, text, reply)
         latency = int((time.monotonic() - started) * 1000)

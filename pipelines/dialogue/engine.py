@@ -10,6 +10,9 @@ greeting, ``handle(text)`` takes one caller turn and returns a ``Reply``:
 - the fallback phrase when nothing fits;
 - ``end_call`` / ``transfer_to`` for the built-in actions.
 
+``handle_keys(digits)`` takes one keypad entry (DTMF, see ``keys.py``): the answer to a
+field with ``keypad: true``, or a key of the open keypad ``menu``; otherwise ignored.
+
 Per DESIGN: match the words to a scenario (keywords, then similarity to example
 phrases); while a scenario is active ask its fields in order, parse and
 normalise each answer (``normalize``), re-ask once with a hint, let the caller
@@ -25,7 +28,7 @@ from datetime import date, datetime, timezone
 from typing import Any, Callable
 
 from knowledge.excerpts import best_sentences
-from pipelines.dialogue import answers, normalize
+from pipelines.dialogue import answers, keys, normalize
 from pipelines.dialogue.actions import ActionResult, ActionRunner
 from pipelines.dialogue.matcher import Embed, ScenarioMatcher
 from pipelines.dialogue.normalize import Parsed
@@ -44,6 +47,7 @@ CANCELLED = "Okay, I've cancelled that. Is there anything else I can help with?"
 DONE = "Thank you, that's all noted. Is there anything else I can help with?"
 DONE_ACTION_FAILED = "Thank you, I've noted everything. A colleague will confirm it with you shortly."
 MAX_FIELD_TRIES = 3
+NO_SUCH_KEY = "Sorry, that key does nothing here."
 
 YES_RE = re.compile(r"^\W*(yes|yeah|yep|yup|correct|right|that's right|that is right|sure|exactly|perfect|"
                     r"ok|okay|sounds good|confirm|confirmed|absolutely|great)\b", re.IGNORECASE)
@@ -90,7 +94,7 @@ TYPE_WORDS = {
 @dataclass
 class Reply:
     text: str = ""
-    kind: str = "script"  # greeting, script, action, knowledge, llm, fallback, end, transfer
+    kind: str = "script"  # greeting, script, action, knowledge, llm, fallback, end, transfer, ignored (keys)
     use_llm: bool = False
     passages: list[str] = field(default_factory=list)  # what the LLM is given
     documents: list[str] = field(default_factory=list)  # all that was found: what its reply is checked against
@@ -166,6 +170,7 @@ class DialogueEngine:
         self.ended = False
         self.end_reason = ""
         self.silences = 0
+        self.menu: dict | None = keys.start_menu(self.scenarios)  # the keypad menu open now (a scenario)
 
     # --- public API -------------------------------------------------------------
 
@@ -191,6 +196,8 @@ class DialogueEngine:
             return self.end_call("max_turns", TURN_LIMIT)
         if self.active is not None:
             return self._in_scenario(text)
+        if self.menu is not None and (key := keys.spoken_key(text, self.menu["menu"])) is not None:
+            return self._menu_key(key)  # "two" to "press 2 for our hours"
         match = self.matcher.match(text)
         if match is not None:
             scenario = next(s for s in self.scenarios if s["name"] == match.scenario)
@@ -201,6 +208,55 @@ class DialogueEngine:
             logger.info("scenario %s matched by %s (%.2f)", match.scenario, match.how, match.score)
             return self._start(scenario, text)
         return self._off_script(text, use_knowledge=bool(getattr(self.config, "use_knowledge", False)))
+
+    def handle_keys(self, digits: str) -> Reply:
+        """One keypad entry (the digits pressed before ``#`` or the pause; ``*`` already applied).
+
+        The answer to the field being asked if it takes ``keypad: true`` (normalised as its type,
+        confirmed as usual), else a key of the open menu; anything else is ignored (kind
+        ``ignored``, nothing to say), so stray tones from a phone system change nothing.
+        """
+        if self.ended:
+            return Reply("", kind="end", end_call=True, end_reason=self.end_reason)
+        field_def = self.keypad_field()
+        if field_def is None and self.menu is None:
+            return Reply("", kind="ignored")
+        self.user_turns += 1
+        self.silences = 0
+        if self.user_turns > self.config.max_turns:
+            return self.end_call("max_turns", TURN_LIMIT)
+        if field_def is None:
+            return self._menu_key(digits)
+        parsed = keys.parse_keys(field_def, digits, country=self.country)
+        if parsed is None and not digits and not field_def.get("required", True):
+            parsed = normalize.Parsed(None, "not given")  # "#" alone skips an optional field
+        if parsed is None:
+            return self._on_bad_answer(field_def, typed=True)
+        self.active.values[field_def["name"]] = parsed
+        return self._ask_next()
+
+    def keypad_field(self) -> dict | None:
+        """The field being asked, if it takes keypad input."""
+        active = self.active
+        field_def = active.next_field() if active is not None and active.awaiting == "field" else None
+        return field_def if field_def is not None and field_def.get("keypad") else None
+
+    def accepts_keys(self) -> bool:
+        """Whether a keypad entry would do anything now (a keypad field is asked, or a menu is open)."""
+        return self.keypad_field() is not None or self.menu is not None
+
+    def keypad_timeout(self) -> float:
+        """Seconds without a key that end the entry being typed."""
+        field_def = self.keypad_field()
+        source = field_def if field_def is not None else (self.menu or {}).get("menu") or {}
+        return float(source.get("keypad_timeout", keys.DEFAULT_TIMEOUT))
+
+    def keys_complete(self, digits: str) -> bool:
+        """Whether the entry so far can only be answered now (a menu key, a one-digit choice)."""
+        field_def = self.keypad_field()
+        if field_def is not None:
+            return keys.complete(digits, field=field_def)
+        return self.menu is not None and keys.complete(digits, menu=self.menu["menu"])
 
     def on_silence(self) -> Reply:
         """The caller said nothing for ``silence_timeout_sec``: re-prompt once, then say goodbye."""
@@ -246,6 +302,7 @@ class DialogueEngine:
                        if f["name"] in active.values} if active else {},
             "collected": dict(self.collected),
             "completed": list(self.completed),
+            "menu": self.menu["name"] if self.menu else None,
             "turns": self.user_turns,
             "ended": self.ended,
             "end_reason": self.end_reason,
@@ -276,7 +333,11 @@ class DialogueEngine:
         field_def = self.active.next_field() if self.active else None
         return bool(field_def and field_def.get("type", "text") != "text" and self._parse(field_def, text))
 
-    def _start(self, scenario: dict, text: str) -> Reply:
+    def _start(self, scenario: dict, text: str, prefix: str | None = None) -> Reply:
+        if scenario.get("menu"):  # a keypad menu: its prompt, and its keys work until a scenario starts
+            self.menu = scenario
+            return Reply((prefix or "") + scenario["menu"]["prompt"])
+        self.menu = None  # a scenario under way closes the menu
         self.last_scenario = scenario["name"]
         if not scenario.get("collect_fields"):
             if scenario.get("on_complete"):
@@ -285,7 +346,7 @@ class DialogueEngine:
                                     or bool(getattr(self.config, "use_knowledge", False)))
         self.active = _Active(scenario)
         self._prefill(text)
-        return self._ask_next(prefix="Sure. ")
+        return self._ask_next(prefix="Sure. " if prefix is None else prefix)
 
     def _prefill(self, text: str) -> None:
         """Take what the opening sentence already says: "I want to book a pedicure tomorrow at 4"."""
@@ -402,11 +463,15 @@ class DialogueEngine:
             return Reply(f"{answer.text} {field_def['prompt']}", kind="knowledge", passages=answer.passages)
         return Reply(f"I'm sorry, I can't answer that right now. {field_def['prompt']}")
 
-    def _on_bad_answer(self, field_def: dict) -> Reply:
+    def _on_bad_answer(self, field_def: dict, *, typed: bool = False) -> Reply:
         active = self.active
         active.failures += 1
-        hint = normalize.hint_for(field_def)
+        # How to say an answer is no help with typed digits: only the field's own hint is.
+        hint = field_def.get("hint", "") if typed else normalize.hint_for(field_def)
         if active.failures == 1:
+            if typed:
+                return Reply(" ".join(filter(None, (f"Sorry, that isn't a valid {_label(field_def)}.", hint,
+                                                    field_def["prompt"]))))
             if field_def.get("type") == "choice":  # read the choices out
                 return Reply(f"Sorry, I didn't catch that. {hint} {field_def['prompt']}")
             return Reply(f"Sorry, that doesn't sound like a valid {_label(field_def)}. {hint} {field_def['prompt']}")
@@ -414,7 +479,7 @@ class DialogueEngine:
             active.values[field_def["name"]] = Parsed(None, "not given")
             return self._ask_next()
         if active.failures < MAX_FIELD_TRIES:
-            return Reply(f"{hint} {field_def['prompt']}")
+            return Reply(f"{hint} {field_def['prompt']}".strip())
         # Give up on the scenario rather than loop; what was collected stays on the record.
         self.collected.update({k: v.value for k, v in active.values.items()})
         self.active = None
@@ -492,6 +557,26 @@ class DialogueEngine:
         if not result.ok:
             return Reply(DONE_ACTION_FAILED, kind="action", action=result)
         return Reply(result.say or DONE, kind="action", action=result)
+
+    def _menu_key(self, key: str) -> Reply:
+        """A key of the open menu: its option, or the menu again for a key it does not offer."""
+        menu = self.menu["menu"]
+        option = menu["keys"].get(key)
+        if option is None:
+            return Reply(f"{NO_SUCH_KEY} {menu['prompt']}")
+        say = option.get("say", "")
+        if "scenario" in option:
+            target = next(s for s in self.scenarios if s["name"] == option["scenario"])
+            return self._start(target, "", prefix=f"{say} " if say else None)
+        if option.get("transfer"):
+            if not getattr(self.config, "transfer_number", ""):
+                return Reply(f"{NO_TRANSFER} {menu['prompt']}")
+            reply = self.transfer_call()
+            reply.text = say or reply.text
+            return reply
+        if option.get("end"):
+            return self.end_call("goodbye", say or GOODBYE)
+        return Reply(say)  # the menu stays open: another key may follow
 
     def _context(self) -> dict:
         return {"bot": getattr(self.config, "slug", ""), "scenario": self.last_scenario,
@@ -573,6 +658,7 @@ class DialogueEngine:
                 "values": {k: [v.value, v.spoken] for k, v in active.values.items()},
             },
             "collected": self.collected, "last_scenario": self.last_scenario, "completed": self.completed,
+            "menu": self.menu["name"] if self.menu else None,
             "events": self.events, "user_turns": self.user_turns, "ended": self.ended,
             "end_reason": self.end_reason,
         }
@@ -584,6 +670,8 @@ class DialogueEngine:
         if scenario is not None:  # a scenario renamed since is simply dropped
             self.active = _Active(scenario, {k: Parsed(v[0], v[1]) for k, v in active["values"].items()},
                                   active["awaiting"], active["failures"])
+        self.menu = next((s for s in self.scenarios if s["name"] == data.get("menu") and s.get("menu")),
+                         None) if "menu" in data else self.menu
         self.collected = dict(data.get("collected") or {})
         self.last_scenario = data.get("last_scenario", "")
         self.completed = list(data.get("completed") or [])

@@ -17,6 +17,9 @@ processor reads the latest user message from it and asks the engine:
   follows downstream, so queued audio is flushed before the pipeline ends.
   ``end_reason`` and ``transfer_to`` stay on the processor for the recorder.
 
+Keypad entries (``KeypadCollector`` in ``keypad.py``, next to this processor) come in
+through ``handle_keys`` and are answered like a scripted turn.
+
 With an LLM that calls tools, ``llm_tools(processor)`` gives the call's
 context the bot's HTTP tools plus end_call / transfer_call.
 
@@ -115,6 +118,7 @@ class ScenarioProcessor(FrameProcessor):
         self.last_reply: Reply | None = None
         self.caller_words: list[str] = []  # what the caller said so far: facts a reply may repeat
         self._question = ""
+        self._engine_lock = asyncio.Lock()  # a keypad entry and a spoken turn never run the engine at once
 
     def reply_guard(self) -> ReplyGuard:
         """The check for the LLM reply now being streamed (``GroundingProcessor``)."""
@@ -145,7 +149,8 @@ class ScenarioProcessor(FrameProcessor):
             return
         self.caller_words.append(text)
         self._question = text
-        reply = await asyncio.to_thread(self.engine.handle, text)
+        async with self._engine_lock:
+            reply = await asyncio.to_thread(self.engine.handle, text)
         self.last_reply = reply
         if reply.use_llm:
             self.llm_turns += 1
@@ -164,6 +169,24 @@ class ScenarioProcessor(FrameProcessor):
             await self._say(reply.text, frame.context)
         if reply.end_call:
             await self.finish(reply)
+
+    async def handle_keys(self, digits: str) -> Reply:
+        """One keypad entry (``KeypadCollector``): the engine's answer is spoken like a scripted turn
+        (the assistant aggregator puts it into the context once spoken); ignored keys say nothing."""
+        async with self._engine_lock:
+            if self.engine.ended:  # the call is ending already: keys change nothing
+                return Reply("", kind="ignored")
+            reply = await asyncio.to_thread(self.engine.handle_keys, digits)
+        if reply.kind == "ignored":
+            return reply
+        self.caller_words.append(digits)
+        self.last_reply = reply
+        self.scripted_turns += 1
+        if reply.text:
+            await self.push_frame(TTSSpeakFrame(reply.text, append_to_context=True))
+        if reply.end_call:
+            await self.finish(reply)
+        return reply
 
     async def on_silence(self):
         """Hook for the user aggregator's ``on_user_turn_idle`` (after ``silence_timeout_sec``):

@@ -152,6 +152,19 @@ class TwilioCaller:
             await self._send_pcm8(pcm8[end:], clock)
         return ended
 
+    async def press(self, keys: str, *, gap: float = 0.12) -> float:
+        """Press keypad keys as Twilio reports them (one ``dtmf`` event per key, inbound track),
+        with ``gap`` seconds of silent media after each; returns the monotonic time of the last key.
+        (Twilio numbers every message; the runner reads only the digit, so the numbers here are nominal.)"""
+        clock = [time.monotonic()]
+        pressed = clock[0]
+        for number, digit in enumerate(keys, start=2):
+            await self.ws.send(json.dumps({"event": "dtmf", "streamSid": self.stream_sid, "sequenceNumber": str(number),
+                                           "dtmf": {"track": "inbound_track", "digit": digit}}))
+            pressed = time.monotonic()
+            await self._send_pcm8(bytes(int(gap * 8000) * 2), clock)
+        return pressed
+
     def first_bot_audio_after(self, t: float) -> float | None:
         return next((a for a in self.loud_arrivals if a >= t), None)
 
