@@ -67,6 +67,7 @@ def _bot_form(bot: Bot, scenarios: str) -> dict:
         "scenarios": scenarios, "max_turns": 20, "silence_timeout_sec": 10, "transfer_number": "",
         "voice": "", "stt_model": "", "llm_model": "", "temperature": 0.3, "max_tokens": 150,
         "knowledge_top_k": 3, "knowledge_score_threshold": 0.3, "answer_style": "automatic",
+        "voicemail_message": "", "outbound_greeting_wait_sec": 2.0,
     }
     for prefix in ("phone_numbers", "tools"):
         data.update({f"{prefix}-TOTAL_FORMS": 0, f"{prefix}-INITIAL_FORMS": 0,

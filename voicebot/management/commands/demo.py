@@ -40,14 +40,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--web-port", type=int, default=8000)
         parser.add_argument("--runner-port", type=int, default=settings.RUNNER_PORT)
+        parser.add_argument("--callees-port", type=int, default=8790,
+                            help="Where the fake Twilio (manage.py fake_callees) listens when no Twilio account is set.")
         parser.add_argument("--no-seed", action="store_true", help="Do not create the demo company and login.")
 
-    def handle(self, *args, web_port, runner_port, no_seed, **options):
+    def handle(self, *args, web_port, runner_port, no_seed, callees_port=8790, **options):
         call_command("migrate", interactive=False, verbosity=0)
         if not no_seed:
             call_command("seed_demo")
         notes = self.security_env(runner_port)
-        procs = self.plan(web_port, runner_port)
+        callees = self.fake_twilio_env(callees_port, notes)
+        procs = self.plan(web_port, runner_port, callees=callees)
         self.stopping = False
         signal.signal(signal.SIGINT, self.on_signal)
         signal.signal(signal.SIGTERM, self.on_signal)
@@ -93,7 +96,19 @@ class Command(BaseCommand):
                      f"--twilio {os.environ['VOICEBOT_RUNNER_PUBLIC_URL']}")
         return notes
 
-    def plan(self, web_port: int, runner_port: int) -> list[Proc]:
+    def fake_twilio_env(self, port: int, notes: list[str]) -> int | None:
+        """Without a Twilio account, outbound calls go to a local fake of Twilio whose callees answer and
+        talk (``manage.py fake_callees``); returns its port (None: real Twilio)."""
+        if os.environ.get("TWILIO_ACCOUNT_SID"):
+            return None
+        os.environ["TWILIO_ACCOUNT_SID"] = "ACdemo00000000000000000000000000"
+        os.environ["TWILIO_API_BASE_URL"] = f"http://127.0.0.1:{port}"
+        notes.append(f"  Calling out: no TWILIO_ACCOUNT_SID, so calls the bots place go to a local fake of Twilio "
+                     f"(manage.py fake_callees on :{port}) whose callees answer, say hello and agree. Try it: "
+                     f"Bots -> Receptionist -> Call a number, or Campaigns -> Add with campaigns/examples/contacts.csv.")
+        return port
+
+    def plan(self, web_port: int, runner_port: int, *, callees: int | None = None) -> list[Proc]:
         python, manage = sys.executable, str(settings.BASE_DIR / "manage.py")
         procs = []
         env_url = os.environ.get("VOICEBOT_LLM_BASE_URL")
@@ -110,6 +125,9 @@ class Command(BaseCommand):
         if "runbots" in get_commands():
             procs.append(Proc("runner", [python, manage, "runbots", "--port", str(runner_port)],
                               ready_url=f"http://127.0.0.1:{runner_port}/healthz"))
+        if callees is not None:
+            procs.append(Proc("callees", [python, manage, "fake_callees", "--port", str(callees)],
+                              ready_url=f"http://127.0.0.1:{callees}/"))
         celery = [python, "-m", "celery", "-A", "voicebot"]
         procs.append(Proc("worker", celery + ["worker", "-l", "info", "--concurrency", "2"]))
         procs.append(Proc("beat", celery + ["beat", "-l", "info", "-s", str(settings.DATA_DIR / "celerybeat-schedule")]))
