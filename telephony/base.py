@@ -26,6 +26,7 @@ class CallStart:
     to: str = ""
     number: str = ""
     outbound_call: int | None = None  # a call the platform placed: its Call row (routes by it, not by number)
+    answered_by: str = ""  # a placed call: the provider's answering-machine verdict (Twilio AnsweredBy), if any
 
     @property
     def called_number(self) -> str:

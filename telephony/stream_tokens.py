@@ -35,12 +35,16 @@ class StreamGrant:
     bot: str
     nonce: str
     outbound_call: int | None = None  # the placed Call a stream of an outbound call belongs to
+    answered_by: str = ""  # ... and the provider's answering-machine verdict at its answer
 
 
-def issue(*, provider: str, call_id: str, to: str, from_: str, bot: str, outbound_call: int | None = None) -> str:
+def issue(*, provider: str, call_id: str, to: str, from_: str, bot: str, outbound_call: int | None = None,
+          answered_by: str = "") -> str:
     payload = {"p": provider, "c": call_id, "t": to, "f": from_, "b": bot, "n": secrets.token_urlsafe(12)}
     if outbound_call is not None:
         payload["o"] = outbound_call
+    if answered_by:
+        payload["a"] = answered_by[:32]
     return signing.dumps(payload, salt=SALT, compress=True)
 
 
@@ -81,7 +85,7 @@ class TokenBook(SpentNonces):
         except signing.BadSignature:
             raise BadStreamToken("the stream token is forged or corrupt") from None
         grant = StreamGrant(provider=data["p"], call_id=data["c"], to=data["t"], from_=data["f"], bot=data["b"],
-                            nonce=data["n"], outbound_call=data.get("o"))
+                            nonce=data["n"], outbound_call=data.get("o"), answered_by=data.get("a", ""))
         if grant.provider != provider:
             raise BadStreamToken(f"the stream token is for a {grant.provider} call, not {provider}")
         if grant.call_id and grant.call_id != call_id:

@@ -36,19 +36,20 @@ from pipelines.config import BotConfig
 from pipelines.dialogue.grounding_processor import GroundingProcessor
 from pipelines.dialogue.keypad import KeypadCollector
 from pipelines.dialogue.processor import ScenarioProcessor
-from pipelines.dialogue.reply_guard import grounding_metrics
 from pipelines.dialogue.prompt import reply_tokens, system_instruction
+from pipelines.dialogue.reply_guard import grounding_metrics
 from pipelines.live.db import in_db_thread
 from pipelines.live.no_audio import CallerAudioWatch
 from pipelines.live.outbound import OutboundOpening
 from pipelines.live.recorder import CallRecorder
-from pipelines.live.turn_end import PunctuationTurnStopStrategy
 from pipelines.live.services import (
     FallbackLLMService,
     SharedPiperTTSService,
     SharedSileroVADAnalyzer,
     SharedWhisperSTTService,
 )
+from pipelines.live.turn_end import PunctuationTurnStopStrategy
+from pipelines.live.voicemail import VoicemailDetector
 from telephony.base import CallControl
 from voicebot import llm_endpoint
 
@@ -93,6 +94,7 @@ class CallInfo:
     to_number: str = ""
     direction: str = "inbound"
     outbound_call: int | None = None  # the placed Call row an outbound call is stored into
+    answered_by: str = ""  # the provider's answering-machine verdict (Twilio: human, machine_start, ...)
 
 
 @dataclass
@@ -110,6 +112,7 @@ class LiveCall:
     grounding: GroundingProcessor = None
     audio_watch: CallerAudioWatch | None = None
     opening: OutboundOpening | None = None  # outbound calls: the greeting waits for the callee
+    machine: VoicemailDetector | None = None  # ... and an answering machine gets the voicemail message
     lease: object = None  # the admission gate's line (runner.CallHub.start_call)
     started_at: object = field(default_factory=timezone.now)
     record: object = None
@@ -179,6 +182,8 @@ class LiveCall:
                                     "transferred_to": self.state.transferred_to, "notes": self.state.notes})
         if self.opening is not None:
             self.record.metrics["opening"] = self.opening.summary()
+        if self.machine is not None:
+            self.record.metrics["voicemail"] = self.machine.result
         self.record.scenario, self.record.collected_fields = self.scenario.engine.record_fields()
         self.record.metrics["scenario_engine"] = self.scenario.engine.summary()
         self.record.metrics["grounding"] = grounding_metrics(self.grounding.replies)
@@ -186,6 +191,31 @@ class LiveCall:
             self.stored_attempted = True
             self.saved_call = await in_db_thread(save_call_record, self.record)
         return self.saved_call
+
+
+# Twilio's AnsweredBy values that come after the machine's greeting (DetectMessageEnd): leave the message now.
+MESSAGE_READY = ("machine_end_beep", "machine_end_silence", "machine_end_other")
+
+
+def answering_machine_watch(config: BotConfig, state: CallState, worker_ref: list, *,
+                            answered_by: str = "") -> VoicemailDetector:
+    """An outbound call's answering-machine detector: on a machine, the bot's voicemail message after
+    the beep (none: it hangs up), and the call ends with status voicemail."""
+    detector = VoicemailDetector()
+
+    @detector.event_handler("on_machine")
+    async def _machine(_detector, reason):
+        state.notes.append(f"answering machine ({reason})")
+
+    @detector.event_handler("on_leave_message")
+    async def _leave_message(_detector):
+        if state.ending:
+            return
+        state.ending, state.end_reason, state.status = True, "voicemail", "voicemail"
+        message = [TTSSpeakFrame(config.voicemail_message)] if config.voicemail_message else []
+        await worker_ref[0].queue_frames([*message, EndWorkerFrame(reason="voicemail")])
+
+    return detector
 
 
 def build_call(
@@ -276,11 +306,15 @@ def build_call(
     audio_watch = CallerAudioWatch()
     scenario = ScenarioProcessor(config, on_end=scenario_ended, retrieve=retrieve)
     grounding = GroundingProcessor(scenario)  # no LLM sentence reaches TTS before its facts are checked
-    opening = None
+    opening = machine = None
     if config.outbound:  # the callee hears nothing before they answered and spoke (or stayed silent)
-        opening = OutboundOpening(config.greeting, wait_sec=config.outbound_greeting_wait_sec)
+        machine = answering_machine_watch(config, state, worker_ref, answered_by=info.answered_by)
+        opening = OutboundOpening(config.greeting, wait_sec=config.outbound_greeting_wait_sec,
+                                  verdict=lambda: machine.outcome)
         greet_on_start = False
-    processors = [transport.input(), audio_watch, stt, aggregators.user(), *([opening] if opening else []), scenario,
+    processors = [transport.input(), *([machine] if machine else []), audio_watch, stt,
+                  *([machine.transcript_tap()] if machine else []), aggregators.user(), *([opening] if opening else []),
+                  scenario,
                   KeypadCollector(scenario), llm, grounding, tts, transport.output(), aggregators.assistant()]
 
     recorder = CallRecorder(input=transport.input(), stt=stt, llm=llm, tts=tts, output=transport.output(),
@@ -303,9 +337,19 @@ def build_call(
 
     @aggregators.user().event_handler("on_user_turn_idle")
     async def _silence(_aggregator):
+        if machine is not None and machine.outcome == "machine":
+            return  # an answering machine: nobody to re-prompt (the message follows its beep)
         if not state.ending:  # the engine re-prompts with the question it is waiting on, then says goodbye
             await scenario.on_silence()
 
+    if machine is not None and info.answered_by:
+        @worker.event_handler("on_pipeline_started")
+        async def _provider_verdict(_worker, _frame):  # the provider's own AMD, where it has one (Twilio)
+            if info.answered_by.startswith("machine"):
+                await machine.provider_says_machine(message_ready=info.answered_by in MESSAGE_READY)
+            elif info.answered_by == "human":
+                await machine.provider_says_human()
+
     return LiveCall(config=config, info=info, worker=worker, context=context, recorder=recorder,
                     state=state, control=control, llm=llm, user_aggregator=aggregators.user(), scenario=scenario,
-                    grounding=grounding, audio_watch=audio_watch, opening=opening)
+                    grounding=grounding, audio_watch=audio_watch, opening=opening, machine=machine)

@@ -202,6 +202,7 @@ class FakeCall:
     stream_url: str | None = None
     stream_parameters: dict = field(default_factory=dict)
     greeting_before_stream: bool = False  # a Voicemail greeting played before the Url was fetched
+    beep_ended_at: float | None = None  # monotonic: when a Voicemail's beep had been sent (played out)
     outcome: str | None = None
     done: threading.Event = field(default_factory=threading.Event)
     _seq: int = 0
@@ -923,6 +924,7 @@ class FakeTwilioCloud:
             await caller.say(behaviour.greeting_wav, after_speech_silence=False)
             if behaviour.beep:
                 await caller.play_pcm8(beep_pcm8())
+                call.beep_ended_at = time.monotonic()
             self._event(call, "voicemail greeting and beep played")
         return "stream-closed" if await caller.hold(behaviour.record_secs) else "callee-hung-up"
 

@@ -177,7 +177,8 @@ class AcceptedLine:
         config = without_unsupported_transfer(self.config, control, provider=start.provider, call_id=start.call_id)
         self.call = self.hub.start_call(config, transport, CallInfo(
             transport=start.provider, external_id=start.call_id, from_number=start.from_, to_number=start.to,
-            direction="outbound" if config.outbound else "inbound", outbound_call=config.outbound_call_id),
+            direction="outbound" if config.outbound else "inbound", outbound_call=config.outbound_call_id,
+            answered_by=start.answered_by),
             self.lease, control=control, greet_on_start=greet_on_start)
         if self._greet_pending:
             await self.call.greet()
@@ -288,7 +289,8 @@ def stream_routes(hub: CallHub, adapter) -> list:
                                note=f"answered, but the runner refused it: {config.reason}")
             return Response(adapter.apology(config.apology), media_type=adapter.media_type)
         token = stream_tokens.issue(provider=start.provider, call_id=start.call_id, to=start.to,
-                                    from_=start.from_, bot=config.slug, outbound_call=placed)
+                                    from_=start.from_, bot=config.slug, outbound_call=placed,
+                                    answered_by=str(params.get("AnsweredBy") or ""))
         url = public_url.stream_url(request, adapter.stream_path)
         return Response(adapter.answer(url, token), media_type=adapter.media_type)
 

@@ -90,7 +90,7 @@ class StreamAdapter(WebhookAdapter):
         call_id = start.get("call_id") or ""
         grant = tokens.redeem(self.stream_token(websocket, start) or "", provider=self.name, call_id=call_id)
         return CallStart(self.name, call_id or start.get("stream_id") or "", from_=grant.from_, to=grant.to,
-                         outbound_call=grant.outbound_call)
+                         outbound_call=grant.outbound_call, answered_by=grant.answered_by)
 
     def serializer(self, start: dict):
         raise NotImplementedError

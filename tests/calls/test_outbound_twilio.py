@@ -5,7 +5,7 @@ and posts signed status callbacks; the runner runs the call on the real models."
 
 import pytest
 
-from pipelines.live.fake_twilio import Answers, Busy, FakeTwilioCloud, HangUp, Say, WaitBot
+from pipelines.live.fake_twilio import Answers, Busy, FakeTwilioCloud, HangUp, Say, Voicemail, WaitBot
 from pipelines.management.commands.fake_callees import callee_wavs
 from telephony.tasks import dial_call
 from tests.calls.conftest import TWILIO_TOKEN
@@ -88,3 +88,20 @@ def test_the_answer_url_and_status_callback_refuse_unsigned_or_unplaced_calls(ru
         signed = {"X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(url, form)}
         refused = httpx.post(url, data=form, headers=signed)  # Twilio's signature, but no call we placed
         assert refused.status_code == 403 and "not placed by this platform" in refused.text
+
+
+def test_a_voicemail_greeting_with_a_beep_gets_the_message_after_the_beep(cloud, caller_bot, lines):
+    caller_bot.voicemail_message = "Hi {{name}}, this is the front desk. Please call us back. Goodbye."
+    caller_bot.save()
+    cloud.callee(CALLEE, Voicemail(str(lines["voicemail"])))
+    call = outbound_calls.request_call(bot=caller_bot, to=CALLEE, variables={"name": "Dana"})
+    fake = cloud.wait(cloud.wait_for_call(to=CALLEE).sid, 60)
+    call = stored(call)
+    assert (call.status, call.end_reason) == ("voicemail", "voicemail")
+    bot_turns = [turn.text for turn in call.turns.filter(role="bot")]
+    assert bot_turns == ["Hi Dana, this is the front desk. Please call us back. Goodbye."]  # never the greeting
+    assert fake.beep_ended_at is not None and fake.first_bot_audio > fake.beep_ended_at  # after the beep
+    assert call.metrics["voicemail"]["outcome"] == "machine" and call.metrics["voicemail"]["message_after"] == "beep"
+    # The bot ended the call after its message: the stream closed and Twilio was told to hang up.
+    assert fake.outcome in ("stream-closed", "platform-hung-up")
+    assert (f"/2010-04-01/Accounts/ACtest/Calls/{fake.sid}.json", {"Status": "completed"}) in cloud.requests
