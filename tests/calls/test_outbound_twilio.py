@@ -105,3 +105,19 @@ def test_a_voicemail_greeting_with_a_beep_gets_the_message_after_the_beep(cloud,
     # The bot ended the call after its message: the stream closed and Twilio was told to hang up.
     assert fake.outcome in ("stream-closed", "platform-hung-up")
     assert (f"/2010-04-01/Accounts/ACtest/Calls/{fake.sid}.json", {"Status": "completed"}) in cloud.requests
+
+
+def test_twilios_own_answering_machine_detection_is_used_where_it_is_on(cloud, caller_bot, lines, settings):
+    """DetectMessageEnd: Twilio fetches the answer URL after the machine's greeting and beep
+    (AnsweredBy=machine_end_beep); the stream carries only the recording's silence."""
+    settings.TWILIO_MACHINE_DETECTION = "DetectMessageEnd"
+    caller_bot.voicemail_message = "Hi {{name}}, please call the front desk back."
+    caller_bot.save()
+    cloud.callee(CALLEE, Voicemail(str(lines["voicemail"])))
+    call = outbound_calls.request_call(bot=caller_bot, to=CALLEE, variables={"name": "Dana"})
+    fake = cloud.wait(cloud.wait_for_call(to=CALLEE).sid, 60)
+    call = stored(call)
+    assert fake.params["MachineDetection"] == "DetectMessageEnd" and fake.greeting_before_stream
+    assert (call.status, call.metrics["voicemail"]["reason"], call.metrics["voicemail"]["message_after"]) == (
+        "voicemail", "provider", "provider")
+    assert [turn.text for turn in call.turns.filter(role="bot")] == ["Hi Dana, please call the front desk back."]
