@@ -441,7 +441,8 @@ class FakeTwilioCloud:
     # -- set-up --
 
     def callee(self, number: str, behaviour) -> None:
-        self.callees[number] = behaviour
+        """How calls to ``number`` go: one behaviour, or a list of them, one per call (the last repeats)."""
+        self.callees[number] = list(behaviour) if isinstance(behaviour, (list, tuple)) else behaviour
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         import uvicorn
@@ -583,6 +584,8 @@ class FakeTwilioCloud:
             return _twilio_error(400, 21626, f"Invalid 'StatusCallbackEvent': {' '.join(events)} "
                                              f"(one or more of {', '.join(EVENTS)})")
         behaviour = self.callees.get(first["To"], self.default)
+        if isinstance(behaviour, list):  # one behaviour per call to this number; the last one repeats
+            behaviour = behaviour.pop(0) if len(behaviour) > 1 else behaviour[0]
         call = FakeCall(sid=f"CA{uuid.uuid4().hex}", account_sid=self.account_sid, to=first["To"],
                         from_=first["From"], params=form, behaviour=behaviour)
         call._ended, call._end_wanted = asyncio.Event(), asyncio.Event()
