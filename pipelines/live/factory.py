@@ -309,10 +309,13 @@ def build_call(
     opening = machine = None
     if config.outbound:  # the callee hears nothing before they answered and spoke (or stayed silent)
         machine = answering_machine_watch(config, state, worker_ref, answered_by=info.answered_by)
+        # A machine's greeting reads as one (long, no pause) only after machine.long_greeting_secs:
+        # after the callee's first words the greeting waits that long for the verdict at most (a
+        # person is decided human as soon as they pause, so people never wait that long).
         opening = OutboundOpening(config.greeting, wait_sec=config.outbound_greeting_wait_sec,
-                                  verdict=lambda: machine.outcome)
+                                  verdict=lambda: machine.outcome, verdict_wait_sec=machine.long_greeting_secs + 0.5)
         greet_on_start = False
-    processors = [transport.input(), *([machine] if machine else []), audio_watch, stt,
+    processors = [transport.input(), audio_watch, *([machine] if machine else []), stt,
                   *([machine.transcript_tap()] if machine else []), aggregators.user(), *([opening] if opening else []),
                   scenario,
                   KeypadCollector(scenario), llm, grounding, tts, transport.output(), aggregators.assistant()]

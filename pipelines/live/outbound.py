@@ -32,7 +32,7 @@ VERDICT_POLL_SEC = 0.05
 
 class OutboundOpening(FrameProcessor):
     def __init__(self, greeting: str, *, wait_sec: float = 2.0, verdict: Callable[[], str] = lambda: "human",
-                 verdict_wait_sec: float = 1.5, **kwargs):
+                 verdict_wait_sec: float = 4.5, **kwargs):
         super().__init__(**kwargs)
         self.greeting = greeting
         self.wait_sec = wait_sec
