@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from campaigns import services
 from campaigns.importing import ContactImportError, add_contacts, import_csv
-from campaigns.models import Campaign, Contact
+from campaigns.models import RETRY_OUTCOMES, Campaign, Contact
 from voicebot.api.scoping import CompanyScopedViewMixin
 from voicebot.api.serializers import CompanyScopedSerializer
 
@@ -26,15 +26,21 @@ class CsvParser(parsers.BaseParser):
         return {"csv": stream.read()}
 
 
+RETRY_FIELDS = [f"retry_{field}_{part}" for field in RETRY_OUTCOMES.values() for part in ("minutes", "times")]
+BREAKER_FIELDS = ["breaker_failed_percent", "breaker_last_calls", "breaker_minutes", "breaker_min_calls"]
+
+
 class CampaignSerializer(CompanyScopedSerializer):
     class Meta:
         model = Campaign
         fields = [
-            "id", "company", "name", "bot", "from_number", "status", "status_note", "timezone", "call_days",
-            "window_start", "window_end", "starts_at", "ends_at", "max_concurrent_calls", "calls_per_minute",
-            "max_attempts", "retry_delay_minutes", "retry_on", "created_at", "updated_at", "started_at", "finished_at",
+            "id", "company", "name", "bot", "from_number", "status", "status_note", "timezone", "calling_hours",
+            "starts_at", "ends_at", "max_concurrent_calls", "calls_per_minute", "max_attempts", *RETRY_FIELDS,
+            *BREAKER_FIELDS, "voicemail_message", "created_at", "updated_at", "started_at", "resumed_at",
+            "finished_at",
         ]
-        read_only_fields = ["status", "status_note", "created_at", "updated_at", "started_at", "finished_at"]
+        read_only_fields = ["status", "status_note", "created_at", "updated_at", "started_at", "resumed_at",
+                            "finished_at"]
 
     def get_fields(self):
         fields = super().get_fields()
@@ -54,6 +60,8 @@ class CampaignSerializer(CompanyScopedSerializer):
             candidate.clean()
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from None
+        if "calling_hours" in attrs:
+            attrs["calling_hours"] = candidate.calling_hours  # checked, in its stored form
         return attrs
 
 
@@ -70,13 +78,13 @@ class CampaignDetailSerializer(CampaignSerializer):
 class ContactSerializer(serializers.ModelSerializer):
     class Meta:
         model = Contact
-        fields = ["id", "phone", "name", "variables", "status", "attempts_made", "next_attempt_at", "last_status",
-                  "note", "created_at", "updated_at"]
+        fields = ["id", "phone", "name", "timezone", "variables", "status", "attempts_made", "next_attempt_at",
+                  "last_status", "note", "created_at", "updated_at"]
         read_only_fields = fields
 
 
 class CampaignViewSet(CompanyScopedViewMixin, viewsets.ModelViewSet):
-    """Campaigns; ``start``, ``pause``, ``cancel``; ``contacts`` to list them or add a list."""
+    """Campaigns; ``start``, ``pause``, ``resume``, ``cancel``; ``contacts`` to list them or add a list."""
 
     queryset_model = Campaign
     parser_classes = [parsers.JSONParser, parsers.MultiPartParser, parsers.FormParser, CsvParser]
@@ -108,6 +116,10 @@ class CampaignViewSet(CompanyScopedViewMixin, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):
         return self._control(services.pause_campaign)
+
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        return self._control(services.resume_campaign)
 
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):

@@ -3,15 +3,19 @@
 A tick (``tick``) first reads the final status of every attempt in flight (``settle``): reached,
 call again later, or not reached. Then, for each running campaign inside its calling hours, it
 claims due contacts with ``SELECT ... FOR UPDATE SKIP LOCKED`` (so dialers on many workers never
-take one contact twice) and places each call through ``request_call``, which queues the provider
-dial when the claim commits. Room is the least of the campaign's concurrent calls, its calls per
+take one contact twice), only those whose local time (``Contact.timezone``, else the campaign's)
+is inside the campaign's calling hours, and places each call through ``request_call``, which
+queues the provider dial when the claim commits. Room is the least of the campaign's concurrent calls, its calls per
 minute and the company's lines (``Company.max_lines``, counted over every outbound call in
 flight; inbound calls take lines at the runner too, and a call it refuses ends as failed).
+A contact is called again after busy, no answer, voicemail or failed by that outcome's own delay
+and limit (``Campaign.retry_rule``), within ``max_attempts``. When most recent calls failed (the
+provider's or the runner's errors), the circuit breaker pauses the campaign (``breaker_reason``).
 
 The dialler never waits on a call: it reads the Call rows that telephony and the runner write.
 A call that never reports a final status is settled after a time limit as ``unknown`` and not
 called again (calling someone twice is worse than once too few); one never handed to the
-provider (still queued, no ``dial_requested_at``: no worker ran the dial task) is canceled, so
+provider (still queued, no ``DIAL_REQUESTED_KEY``: no worker ran the dial task) is canceled, so
 that a late dial task leaves it alone, and called again.
 """
 
@@ -26,16 +30,17 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from campaigns.models import Attempt, Campaign, Contact
-from campaigns.window import closed_reason
+from campaigns.models import RETRY_OUTCOMES, Attempt, Campaign, Contact
+from campaigns.window import dates_reason, open_zones
 from voicebot.models import Call
-from voicebot.outbound_calls import CallRequestError, record_status, request_call
+from voicebot.outbound_calls import DIAL_REQUESTED_KEY, CallRequestError, record_status, request_call
 
 logger = logging.getLogger(__name__)
 
 REACHED = frozenset({Call.Status.COMPLETED, Call.Status.TRANSFERRED})
 LIVE = (Call.Status.QUEUED, Call.Status.RINGING, Call.Status.IN_PROGRESS)
 LOCK_NAMESPACE = 0x43414D50  # "CAMP": one dialler at a time per company (pg advisory lock key space)
+VOICEMAIL_MESSAGE = "voicemail_message"  # the call variable BotConfig reads over the bot's own message
 
 
 @dataclass
@@ -83,6 +88,8 @@ def settle(*, attempt_id: int, now: datetime) -> bool:
         result, note = _result(call, attempt, now)
         if result is None:
             return False
+        if not note and result not in REACHED and call is not None and call.metrics.get("notes"):
+            note = str(call.metrics["notes"][-1])  # why it failed, as the dial task or the runner said
         not_dialled = call is not None and never_dialled(call)
         if not_dialled:  # the dial task never ran: a late one must not ring (the status is final now)
             record_status(call_id=call.pk, status=Call.Status.CANCELED, note=f"campaigns: {note}")
@@ -100,7 +107,7 @@ def settle(*, attempt_id: int, now: datetime) -> bool:
 
 def never_dialled(call: Call) -> bool:
     """Still queued and never handed to the provider (``telephony.tasks.dial_call`` marks the hand-over)."""
-    return call.status == Call.Status.QUEUED and "dial_requested_at" not in call.metrics
+    return call.status == Call.Status.QUEUED and DIAL_REQUESTED_KEY not in call.metrics
 
 
 def _result(call: Call | None, attempt: Attempt, now: datetime) -> tuple[str | None, str]:
@@ -134,19 +141,36 @@ def _next_step(campaign: Campaign, contact: Contact, result: str, *, not_dialled
                now: datetime) -> tuple[str, datetime | None, str]:
     """(status, next attempt, note) of a contact whose call ended with ``result``."""
     label = dict(Attempt.RESULTS).get(result, result).lower()
-    if result in REACHED or (result == Call.Status.VOICEMAIL and result not in campaign.retry_on):
+    if result in REACHED:
         return Contact.Status.DONE, None, ""
     if campaign.status in Campaign.FINISHED:
         return Contact.Status.SKIPPED, None, f"the campaign was {campaign.get_status_display().lower()} ({label})"
     if result == Attempt.UNKNOWN:
         return Contact.Status.FAILED, None, f"{note}; not called again, so as never to call twice"
-    if not_dialled or result in campaign.retry_on:
-        if contact.attempts_made < campaign.max_attempts:
-            delay = timedelta(0) if not_dialled else timedelta(minutes=campaign.retry_delay_minutes)
-            return Contact.Status.PENDING, now + delay, ""
+    out_of_attempts = contact.attempts_made >= campaign.max_attempts
+    if not_dialled:  # the attempt counts, but nobody was called: again at once
+        if not out_of_attempts:
+            return Contact.Status.PENDING, now, ""
         return Contact.Status.FAILED, None, f"not reached in {contact.attempts_made} attempts (last: {label})"
-    return Contact.Status.FAILED, None, (f"{label}: not called again (the campaign retries only after "
-                                         f"{', '.join(campaign.retry_on) or 'nothing'})")
+    times, minutes = campaign.retry_rule(result)
+    ended_so = contact.attempts.filter(result=result).count()  # this attempt included
+    if times and ended_so <= times and not out_of_attempts:
+        return Contact.Status.PENDING, now + timedelta(minutes=minutes), ""
+    # Not called again. An answering machine took the call (and the message, if the bot leaves one): done.
+    final = Contact.Status.DONE if result == Call.Status.VOICEMAIL else Contact.Status.FAILED
+    if times and ended_so > times:
+        why = f"{label} {ended_so} times; called again at most {times} after {label}"
+    elif times and final == Contact.Status.DONE:
+        why = f"voicemail on the last of {contact.attempts_made} attempts"
+    elif times:
+        why = f"not reached in {contact.attempts_made} attempts (last: {label})"
+    else:
+        retried = [dict(Call.Status.choices)[status].lower() for status in RETRY_OUTCOMES
+                   if campaign.retry_rule(status)[0]]
+        why = f"{label}: not called again (the campaign calls again only after {', '.join(retried) or 'nothing'})"
+    if final == Contact.Status.DONE:
+        return final, None, why if times else ""
+    return final, None, f"{why}: {note}" if note and result == Call.Status.FAILED else why
 
 
 # --- Placing calls --------------------------------------------------------------------------
@@ -168,24 +192,69 @@ def dial(*, campaign_id: int, now: datetime) -> tuple[int, str]:
         if not open_contacts.exists():
             finish(campaign=campaign, now=now)
             return 0, "completed"
-        why = closed_reason(campaign, now)
+        tripped = breaker_reason(campaign, now)
+        if tripped:
+            campaign.status, campaign.status_note = Campaign.Status.PAUSED, tripped
+            campaign.save(update_fields=["status", "status_note", "updated_at"])
+            logger.warning("campaign %s %s", campaign.pk, tripped)
+            return 0, tripped
+        why = dates_reason(campaign, now)
         if why:
             return 0, why
+        due = due_contacts(campaign, now)
+        zones, why = open_zones(campaign, due.order_by().values_list("timezone", flat=True).distinct(), now)
+        if not zones:
+            return 0, why or "no contact is due"
         room = capacity(campaign, now)
         if room <= 0:
             return 0, "no room: concurrent calls, calls per minute or the company's lines are used up"
-        due = list(
-            Contact.objects.select_for_update(skip_locked=True)
-            .filter(campaign=campaign, status=Contact.Status.PENDING)
-            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-            .order_by(F("next_attempt_at").asc(nulls_first=True), "pk")[:room])
+        claimed = list(due.filter(timezone__in=zones).select_for_update(skip_locked=True)
+                       .order_by(F("next_attempt_at").asc(nulls_first=True), "pk")[:room])
         placed = 0
-        for contact in due:
+        for contact in claimed:
             outcome = _place(campaign, contact, now)
             if outcome is None:
                 return placed, campaign.status_note
             placed += outcome
         return placed, "" if placed else "no contact is due"
+
+
+def due_contacts(campaign: Campaign, now: datetime):
+    """The campaign's contacts waiting for a call that is due at ``now`` (whatever their local time)."""
+    return Contact.objects.filter(campaign=campaign, status=Contact.Status.PENDING).filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+
+
+def waiting_reason(campaign: Campaign, now: datetime) -> str:
+    """Why a running ``campaign`` places no call now by its dates and hours ("" when some contact may be called)."""
+    why = dates_reason(campaign, now)
+    if why:
+        return why
+    zones, why = open_zones(campaign, due_contacts(campaign, now).order_by().values_list("timezone", flat=True)
+                            .distinct(), now)
+    return "" if zones else why
+
+
+def breaker_reason(campaign: Campaign, now: datetime) -> str:
+    """The circuit breaker: why ``campaign`` must pause because most of its recent calls failed, or "".
+
+    Recent: the last ``breaker_last_calls`` attempts that ended within ``breaker_minutes`` (and since
+    staff last started or resumed it); at least ``breaker_min_calls`` of them, of which at least
+    ``breaker_failed_percent`` % failed (the provider's or the runner's error; busy and no answer
+    are people, not faults)."""
+    if not campaign.breaker_failed_percent:
+        return ""
+    since = now - timedelta(minutes=campaign.breaker_minutes)
+    if campaign.resumed_at and campaign.resumed_at > since:
+        since = campaign.resumed_at
+    recent = list(campaign.attempts.filter(settled_at__gt=since, settled_at__lte=now)
+                  .order_by("-settled_at", "-pk").values_list("result", "note")[:campaign.breaker_last_calls])
+    failed = [note for result, note in recent if result == Call.Status.FAILED]
+    if len(recent) < campaign.breaker_min_calls or len(failed) * 100 < campaign.breaker_failed_percent * len(recent):
+        return ""
+    last = f" ({failed[0][:300]})" if failed[0] else ""
+    return (f"paused by the circuit breaker: {len(failed)} of the last {len(recent)} calls failed within "
+            f"{campaign.breaker_minutes} minutes{last}; fix the cause, then resume it")
 
 
 def capacity(campaign: Campaign, now: datetime) -> int:
@@ -206,7 +275,9 @@ def capacity(campaign: Campaign, now: datetime) -> int:
 
 def _place(campaign: Campaign, contact: Contact, now: datetime) -> int | None:
     """Call one claimed contact: 1 placed, 0 not (the number is bad), None: the campaign was paused."""
-    variables = {**({"name": contact.name} if contact.name else {}), **contact.variables}
+    variables = {**({"name": contact.name} if contact.name else {}),
+                 **({VOICEMAIL_MESSAGE: campaign.voicemail_message} if campaign.voicemail_message else {}),
+                 **contact.variables}  # a contact's own voicemail_message column wins over the campaign's
     try:
         with transaction.atomic():
             call = request_call(bot=campaign.bot, to=contact.phone, from_number=campaign.from_number,

@@ -1,14 +1,18 @@
 """Contact lists: a CSV file (admin, API) or rows of JSON (API) become a campaign's contacts.
 
 Numbers are read in the company's country and stored as E.164 (a SIP URI, with an "@", is kept
-as it is); a number already in the campaign, or twice in the list, is counted once. Bad rows
-are reported with their line and the reason, and the good rows are still added.
+as it is); a number already in the campaign, or twice in the list, is counted once. A
+``timezone`` column (an IANA name, such as Europe/Berlin) is the contact's own, in which the
+calling hours are read. Bad rows are reported with their line and the reason, and the good rows
+are still added.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
+import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -20,6 +24,7 @@ from voicebot.phone import BadPhoneNumber, to_e164
 
 PHONE_COLUMNS = ("phone", "phone_number", "number", "to", "mobile", "telephone")
 NAME_COLUMNS = ("name", "full_name")
+TIMEZONE_COLUMNS = ("timezone", "time_zone", "tz")
 MAX_VARIABLE_CHARS = 1000
 BATCH = 1000
 
@@ -146,6 +151,11 @@ def contact_from(row: dict, *, country: str) -> Contact:
     name = str(values.pop(name_key) or "").strip() if name_key else ""
     if len(name) > 200:
         raise BadRow("name: more than 200 characters")
+    zone_key = next((key for key in values if key.lower() in TIMEZONE_COLUMNS), None)
+    zone = str(values.pop(zone_key) or "").strip() if zone_key else ""
+    if zone and zone not in known_zones():
+        raise BadRow(f"{zone_key}: {zone[:80]!r} is not a known time zone; use a name such as Europe/Berlin or "
+                     "America/New_York")
     nested = values.pop("variables") if isinstance(values.get("variables"), dict) else {}
     variables = {}
     for key, value in [*values.items(), *nested.items()]:
@@ -158,7 +168,12 @@ def contact_from(row: dict, *, country: str) -> Contact:
         if len(text) > MAX_VARIABLE_CHARS:
             raise BadRow(f"{key}: more than {MAX_VARIABLE_CHARS} characters")
         variables[key] = text
-    return Contact(phone=phone, name=name, variables=variables)
+    return Contact(phone=phone, name=name, timezone=zone, variables=variables)
+
+
+@functools.cache
+def known_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
 
 
 def _store(campaign: Campaign, batch: list[Contact], result: ImportResult) -> None:

@@ -1,4 +1,4 @@
-"""What staff and the API do to a campaign: start, pause, cancel, skip a contact, read its progress.
+"""What staff and the API do to a campaign: start, pause, resume, cancel, skip a contact, read its progress.
 
 The dialler (``campaigns.dialer``) does the calling; these only change the rows it reads, each
 under the campaign's row lock, so a tick never sees half a change.
@@ -6,12 +6,13 @@ under the campaign's row lock, so a tick never sees half a change.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
 from campaigns.models import Campaign, Contact
-from campaigns.window import closed_reason
 from voicebot.outbound_calls import CallRequestError, caller_id_for
 
 
@@ -46,10 +47,22 @@ def start_campaign(*, campaign: Campaign) -> Campaign:
             raise CampaignError("contacts", "no contact is waiting to be called; import a contact list first")
         if campaign.ends_at and campaign.ends_at <= timezone.now():
             raise CampaignError("ends_at", "the campaign's end has passed; move ends_at or clear it")
+        now = timezone.now()
         campaign.status, campaign.status_note, campaign.finished_at = Campaign.Status.RUNNING, "", None
-        campaign.started_at = campaign.started_at or timezone.now()
-        campaign.save(update_fields=["status", "status_note", "started_at", "finished_at", "updated_at"])
+        campaign.started_at = campaign.started_at or now
+        campaign.resumed_at = now  # the circuit breaker counts calls that end from now on
+        campaign.save(update_fields=["status", "status_note", "started_at", "resumed_at", "finished_at",
+                                     "updated_at"])
         return campaign
+
+
+def resume_campaign(*, campaign: Campaign) -> Campaign:
+    """Go on dialling a paused campaign (paused by staff, the dialler or the circuit breaker)."""
+    with transaction.atomic():
+        status = _locked(campaign).status
+        if status != Campaign.Status.PAUSED:
+            raise CampaignError("status", f"only a paused campaign can be resumed (this one is {status})")
+        return start_campaign(campaign=campaign)
 
 
 def pause_campaign(*, campaign: Campaign, note: str = "") -> Campaign:
@@ -89,12 +102,19 @@ def skip_contact(*, contact: Contact, note: str = "skipped by staff") -> Contact
 
 
 def progress(*, campaign: Campaign, now=None) -> dict:
-    """Contacts per status, calls in flight, and why the campaign is not dialling now (if it is not)."""
+    """Contacts per status, how many are finished, calls in flight and in the last hour, and why the
+    campaign is not dialling now (if it is not)."""
+    from campaigns.dialer import waiting_reason
+
+    now = now or timezone.now()
     counts = dict(campaign.contacts.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
     contacts = {status: counts.get(status, 0) for status in Contact.Status.values}
-    waiting = ""
-    if campaign.status == Campaign.Status.RUNNING:
-        waiting = closed_reason(campaign, now or timezone.now())
-    return {"contacts": contacts, "total": sum(contacts.values()),
+    waiting = waiting_reason(campaign, now) if campaign.status == Campaign.Status.RUNNING else ""
+    total = sum(contacts.values())
+    finished = sum(contacts[status] for status in Contact.FINAL)
+    return {"contacts": contacts, "total": total, "finished": finished,
+            "percent": round(100 * finished / total) if total else 0,
             "calls_in_flight": campaign.attempts.filter(settled_at__isnull=True).count(),
+            "calls_last_hour": campaign.attempts.filter(placed_at__gt=now - timedelta(hours=1),
+                                                        placed_at__lte=now).count(),
             "attempts": campaign.attempts.count(), "waiting": waiting}

@@ -13,7 +13,7 @@ from telephony.outbound import runner_url
 from telephony.providers import ADAPTERS
 from telephony.providers.rest import DialRefused, ProviderNotConfigured
 from voicebot.models import Call
-from voicebot.outbound_calls import DIAL_TASK, record_status
+from voicebot.outbound_calls import DIAL_REQUESTED_KEY, DIAL_TASK, record_status
 
 logger = logging.getLogger(__name__)
 
@@ -35,11 +35,11 @@ def _claim(call_id: int) -> Call | None:
         call = Call.objects.select_for_update().filter(pk=call_id, direction=Call.Direction.OUTBOUND).first()
         if call is None or call.status != Call.Status.QUEUED:
             return None
-        if "dial_requested_at" in call.metrics:
+        if DIAL_REQUESTED_KEY in call.metrics:
             logger.error("outbound call %s: already handed to %s once (its answer was lost); not dialling again",
                          call_id, call.transport)
             return None
-        call.metrics = {**call.metrics, "dial_requested_at": timezone.now().isoformat()}
+        call.metrics = {**call.metrics, DIAL_REQUESTED_KEY: timezone.now().isoformat()}
         call.save(update_fields=["metrics"])
         return call
 

@@ -23,6 +23,7 @@ from voicebot.phone import BadPhoneNumber, to_e164
 logger = logging.getLogger(__name__)
 
 DIAL_TASK = "telephony.tasks.dial_call"
+DIAL_REQUESTED_KEY = "dial_requested_at"  # Call.metrics: when the dial task handed the call to its provider
 # Providers the platform can place calls through (Exotel and Daily only answer here).
 DIALING_PROVIDERS = (PhoneNumber.Provider.TWILIO, PhoneNumber.Provider.TELNYX, PhoneNumber.Provider.PLIVO,
                      PhoneNumber.Provider.SIP)

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import json
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
 
 import pytest
 from django.utils import timezone
@@ -17,6 +22,50 @@ def noon_zone(now: datetime.datetime) -> str:
     if hours == 0:
         return "Etc/GMT"
     return f"Etc/GMT{'-' if hours > 0 else '+'}{abs(hours)}"  # POSIX sign: Etc/GMT-2 is UTC+2
+
+
+class FakeTwilioCalls:
+    """Twilio's Calls.json: records each call request and answers with a new call sid, or, for a
+    number ``refuse`` picks, with Twilio's 401 error body (bad credentials)."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.refuse = lambda to: False
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length", 0))).decode()
+                form = {k: v[0] for k, v in parse_qs(body).items()}
+                fake.requests.append({"path": self.path, **form})
+                if fake.refuse(form.get("To", "")):
+                    code, answer = 401, {"code": 20003, "message": "Authenticate", "status": 401,
+                                         "more_info": "https://www.twilio.com/docs/errors/20003"}
+                else:
+                    code, answer = 201, {"sid": f"CA{uuid.uuid4().hex}", "status": "queued"}
+                data = json.dumps(answer).encode()
+                self.send_response(code)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def twilio():
+    fake = FakeTwilioCalls()
+    yield fake
+    fake.close()
 
 
 @pytest.fixture
@@ -39,10 +88,14 @@ def dial_tasks(queued, monkeypatch):
     return sent
 
 
+EVERY_DAY = {day: [["09:00", "18:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+
+
 def make_campaign(bot, **overrides) -> Campaign:
     values = {"company": bot.company, "bot": bot, "name": "Recall", "timezone": noon_zone(timezone.now()),
-              "call_days": list(range(7)), "max_concurrent_calls": 2, "calls_per_minute": 10, "max_attempts": 3,
-              "retry_delay_minutes": 30, "status": Campaign.Status.RUNNING}
+              "calling_hours": EVERY_DAY, "max_concurrent_calls": 2, "calls_per_minute": 10, "max_attempts": 3,
+              "retry_busy_minutes": 30, "retry_no_answer_minutes": 30, "retry_failed_minutes": 30,
+              "status": Campaign.Status.RUNNING}
     values.update(overrides)
     return Campaign.objects.create(**values)
 

@@ -25,27 +25,42 @@ def campaign_b(bot_b, number_b):
 
 
 def test_create_with_a_key_defaults_to_its_company(api_a, bot_a, number_a):
-    response = api_a.post("/api/v1/campaigns/", {"name": "Recall", "bot": bot_a.pk, "window_start": "10:00",
-                                                 "window_end": "16:30", "retry_on": ["busy"]}, format="json")
+    hours = {"sat": [["10:00", "13:00"]], "mon": [["9:00", "17:00"]]}
+    response = api_a.post("/api/v1/campaigns/", {"name": "Recall", "bot": bot_a.pk, "calling_hours": hours,
+                                                 "retry_busy_minutes": 15, "retry_voicemail_times": 0,
+                                                 "voicemail_message": "Hi {{name}}"}, format="json")
     assert response.status_code == 201, response.json()
     body = response.json()
-    assert (body["company"], body["status"], body["call_days"], body["retry_on"]) == (
-        bot_a.company_id, "draft", [0, 1, 2, 3, 4], ["busy"])
-    assert body["progress"]["total"] == 0
+    assert (body["company"], body["status"], body["calling_hours"]) == (
+        bot_a.company_id, "draft", {"mon": [["09:00", "17:00"]], "sat": [["10:00", "13:00"]]})
+    assert {key: body[key] for key in body if key.startswith(("retry_", "breaker_", "max_att"))} == {
+        "max_attempts": 3, "retry_busy_minutes": 15, "retry_busy_times": 3, "retry_no_answer_minutes": 60,
+        "retry_no_answer_times": 2, "retry_voicemail_minutes": 240, "retry_voicemail_times": 0,
+        "retry_failed_minutes": 30, "retry_failed_times": 2, "breaker_failed_percent": 50, "breaker_last_calls": 20,
+        "breaker_minutes": 10, "breaker_min_calls": 5}
+    assert body["voicemail_message"] == "Hi {{name}}" and body["progress"]["total"] == 0
+    default = api_a.post("/api/v1/campaigns/", {"name": "Plain", "bot": bot_a.pk}, format="json").json()
+    assert default["calling_hours"] == {day: [["09:00", "18:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
 
 
 def test_bad_input_names_the_field(api_a, bot_a, bot_b, number_b):
     cases = [
-        ({"name": "x", "bot": bot_b.pk}, "bot"),  # another company's bot is not a choice
-        ({"name": "x", "bot": bot_a.pk, "window_start": "18:00", "window_end": "09:00"}, "window_end"),
-        ({"name": "x", "bot": bot_a.pk, "retry_on": ["completed"]}, "retry_on"),
-        ({"name": "x", "bot": bot_a.pk, "timezone": "Mars/Olympus"}, "timezone"),
-        ({"name": "x", "bot": bot_a.pk, "max_concurrent_calls": 0}, "max_concurrent_calls"),
-        ({"name": "x", "bot": bot_a.pk, "from_number": "+12125550100"}, "from_number"),  # Beta Salon's number
+        ({"name": "x", "bot": bot_b.pk}, "bot", None),  # another company's bot is not a choice
+        ({"name": "x", "bot": bot_a.pk, "calling_hours": {"mon": [["18:00", "09:00"]]}}, "calling_hours",
+         "mon, window 1: it must end after it starts (18:00-09:00)"),
+        ({"name": "x", "bot": bot_a.pk, "calling_hours": {"sat": [["10:00", "13:00"]], "xmas": []}},
+         "calling_hours", "'xmas' is not a day; use mon, tue, wed, thu, fri, sat, sun"),
+        ({"name": "x", "bot": bot_a.pk, "calling_hours": "9-5"}, "calling_hours", "an object of days"),
+        ({"name": "x", "bot": bot_a.pk, "retry_busy_times": 99}, "retry_busy_times", None),
+        ({"name": "x", "bot": bot_a.pk, "breaker_failed_percent": 101}, "breaker_failed_percent", None),
+        ({"name": "x", "bot": bot_a.pk, "timezone": "Mars/Olympus"}, "timezone", None),
+        ({"name": "x", "bot": bot_a.pk, "max_concurrent_calls": 0}, "max_concurrent_calls", None),
+        ({"name": "x", "bot": bot_a.pk, "from_number": "+12125550100"}, "from_number", None),  # Beta Salon's number
     ]
-    for data, field in cases:
+    for data, field, message in cases:
         response = api_a.post("/api/v1/campaigns/", data, format="json")
         assert response.status_code == 400 and field in response.json(), (data, response.json())
+        assert message is None or message in response.json()[field][0], response.json()
     assert not Campaign.objects.exists()
 
 
@@ -55,7 +70,7 @@ def test_a_key_sees_only_its_companys_campaigns(api_a, bot_a, number_a, campaign
     assert [c["id"] for c in listed] == [own.pk]
     for url in (f"/api/v1/campaigns/{campaign_b.pk}/", f"/api/v1/campaigns/{campaign_b.pk}/contacts/"):
         assert api_a.get(url).status_code == 404
-    for verb in ("start", "pause", "cancel", "contacts"):
+    for verb in ("start", "pause", "resume", "cancel", "contacts"):
         assert api_a.post(f"/api/v1/campaigns/{campaign_b.pk}/{verb}/", {}, format="json").status_code == 404
     assert api_a.patch(f"/api/v1/campaigns/{campaign_b.pk}/", {"name": "x"}, format="json").status_code == 404
     campaign_b.refresh_from_db()
@@ -96,6 +111,12 @@ def test_start_pause_cancel_and_their_refusals(api_a, bot_a, number_a):
     assert response.status_code == 200 and response.json()["status"] == "running"
     assert response.json()["progress"]["contacts"]["pending"] == 2
     assert api_a.delete(f"{base}/").status_code == 409
+    response = api_a.post(f"{base}/resume/")
+    assert response.status_code == 409
+    assert response.json() == {"status": ["only a paused campaign can be resumed (this one is running)"]}
+    assert api_a.post(f"{base}/pause/").json()["status"] == "paused"
+    resumed = api_a.post(f"{base}/resume/").json()
+    assert (resumed["status"], resumed["resumed_at"] is not None) == ("running", True)
     assert api_a.post(f"{base}/pause/").json()["status"] == "paused"
     assert api_a.post(f"{base}/cancel/").json()["status"] == "canceled"
     response = api_a.post(f"{base}/cancel/")

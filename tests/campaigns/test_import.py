@@ -104,3 +104,20 @@ def test_json_rows_with_nested_variables_and_bad_values(campaign_a):
 def test_a_sip_address_is_kept_as_it_is(campaign_a):
     result = import_csv(campaign=campaign_a, data="phone\nsip:200@pbx.example.com\n")
     assert result.created == 1 and phones(campaign_a) == ["sip:200@pbx.example.com"]
+
+
+def test_a_timezone_column_is_the_contacts_own_and_a_bad_one_names_its_line(campaign_a):
+    data = ("phone,name,timezone,slot\n030 1234570,Anna,Europe/Berlin,10:00\n+1 212 555 0123,Bob,America/New_York,9\n"
+            "030 1234571,Carla,Mars/Olympus,11\n030 1234572,Dora,,12\n")
+    result = import_csv(campaign=campaign_a, data=data)
+    assert result.created == 3
+    assert [str(e) for e in result.errors] == [
+        ("line 4: timezone: 'Mars/Olympus' is not a known time zone; use a name such as Europe/Berlin or "
+         "America/New_York")]
+    assert list(campaign_a.contacts.order_by("pk").values_list("phone", "timezone", "variables")) == [
+        ("+49301234570", "Europe/Berlin", {"slot": "10:00"}), ("+12125550123", "America/New_York", {"slot": "9"}),
+        ("+49301234572", "", {"slot": "12"})]
+    result = add_contacts(campaign=campaign_a, rows=enumerate([{"phone": "030 1234573", "timezone": "Asia/Tokyo"},
+                                                               {"phone": "030 1234574", "timezone": "CET+1"}], 1))
+    assert result.created == 1 and [e.line for e in result.errors] == [2]
+    assert campaign_a.contacts.get(phone="+49301234573").timezone == "Asia/Tokyo"

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from campaigns import services
-from campaigns.models import Campaign, validate_retry_on
+from campaigns.models import Campaign
 from tests.campaigns.conftest import PHONES, add, make_campaign
 
 
@@ -73,19 +73,33 @@ def test_progress_counts_contacts_and_says_why_it_waits(draft):
     noon_utc = timezone.now().astimezone(datetime.UTC).replace(hour=12, minute=0)  # midnight at UTC+12
     report = services.progress(campaign=draft, now=noon_utc)
     assert report["contacts"] == {"pending": 2, "calling": 0, "done": 0, "failed": 0, "skipped": 1}
-    assert report["total"] == 3 and report["calls_in_flight"] == 0
+    assert (report["total"], report["finished"], report["percent"], report["calls_in_flight"]) == (3, 1, 33, 0)
     assert report["waiting"] == "outside calling hours (09:00-18:00 Etc/GMT-12; it is 00:00 there)"
 
 
 def test_model_checks_name_their_field(bot_a, bot_b):
-    campaign = Campaign(company=bot_a.company, bot=bot_b, name="x", window_start="18:00", window_end="09:00",
-                        retry_on=["completed"], call_days=[7])
+    campaign = Campaign(company=bot_a.company, bot=bot_b, name="x", calling_hours={"mon": [["18:00", "09:00"]]},
+                        retry_busy_times=21, breaker_failed_percent=101)
     with pytest.raises(ValidationError) as caught:
         campaign.full_clean()
     errors = caught.value.message_dict
     assert errors["bot"] == ["This bot belongs to another company."]
-    assert errors["window_end"] == ["The calling window must end after it starts (18:00) on the same day."]
-    assert errors["retry_on"] == ["Item 1 in the array did not validate: Value 'completed' is not a valid choice."]
-    assert errors["call_days"] == ["Item 1 in the array did not validate: Value 7 is not a valid choice."]
-    with pytest.raises(ValidationError, match="a contact can be called again only after busy, canceled"):
-        validate_retry_on(["completed"])
+    assert errors["calling_hours"] == [("mon, window 1: it must end after it starts (18:00-09:00); a window cannot "
+                                        "run past midnight, split it over two days")]
+    assert errors["retry_busy_times"] == ["Ensure this value is less than or equal to 20."]
+    assert errors["breaker_failed_percent"] == ["Ensure this value is less than or equal to 100."]
+    campaign.bot = bot_a
+    with pytest.raises(ValidationError, match="mon, window 1: it must end after it starts"):
+        campaign.save()  # not even the ORM stores hours the dialler cannot read
+    assert not Campaign.objects.exists()
+
+
+def test_resume_only_a_paused_campaign(draft):
+    add(draft, PHONES[0])
+    assert refused(services.resume_campaign, draft) == (
+        "status", "only a paused campaign can be resumed (this one is draft)")
+    services.start_campaign(campaign=draft)
+    services.pause_campaign(campaign=draft, note="paused by the circuit breaker: ...")
+    resumed = services.resume_campaign(campaign=draft)
+    assert (resumed.status, resumed.status_note) == ("running", "")
+    assert resumed.resumed_at >= resumed.started_at
