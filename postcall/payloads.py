@@ -15,6 +15,7 @@ def call_data(call: Call) -> dict:
         "direction": call.direction, "from": call.from_number, "to": call.to_number, "status": call.status,
         "end_reason": call.end_reason, "started_at": iso(call.started_at), "ended_at": iso(call.ended_at),
         "duration_sec": call.duration_sec, "scenario": call.scenario,
+        "answered_at": iso(call.answered_at), "variables": call.variables,
     }
 
 

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 def result_for(call: Call, extracted: extraction.Extraction, has_lead: bool, answered: bool) -> str:
     if call.status == Call.Status.FAILED:
         return CallOutcome.Result.FAILED
-    if not answered:
+    if not answered or call.status == Call.Status.VOICEMAIL:  # a recording is nobody to talk with
         return CallOutcome.Result.NO_CONVERSATION
     if extracted.booking:
         return CallOutcome.Result.BOOKING
@@ -43,8 +43,10 @@ def contact_of(call: Call, extracted: extraction.Extraction) -> tuple[dict, dict
         item = extracted.fields.get(name)
         if item and item["value"]:
             contact[name], sources[name] = str(item["value"]), item["source"]
-    if "phone" not in contact and call.from_number and call.transport != Call.Transport.CHAT:
-        contact["phone"], sources["phone"] = call.from_number, Source.CALLER_ID
+    # The other party's number: the caller's, or on an outbound call the callee's.
+    other_party = call.to_number if call.direction == Call.Direction.OUTBOUND else call.from_number
+    if "phone" not in contact and other_party and call.transport != Call.Transport.CHAT:
+        contact["phone"], sources["phone"] = other_party, Source.CALLER_ID
     return contact, sources
 
 

@@ -167,3 +167,24 @@ def test_an_inactive_endpoint_gets_nothing(bot_a, private_webhooks, receiver):
     delivery.refresh_from_db()
     assert (delivery.status, delivery.last_error) == ("failed", "Not sent: the endpoint is inactive.")
     assert hook.requests == []
+
+
+def test_an_outbound_call_leads_to_the_callee_and_its_variables_reach_the_webhook(bot_a, dead_llm, private_webhooks):
+    make_endpoint(bot_a.company, "http://127.0.0.1:8111/hook")
+    turns = [("bot", "Hi Dana, this is Alpha about your visit.", None, False),
+             ("caller", "Yes, I would like to book a cleaning.", None, False)]
+    call = store_call(bot_a, turns=turns, collected={}, scenario="", direction="outbound",
+                      variables={"name": "Dana", "appointment_time": "3 pm"})
+    processing.process(call.pk)
+    lead = Lead.objects.get(call=call)
+    assert (lead.phone, lead.contact_sources["phone"]) == ("+4930123456", "caller_id")  # the callee, not the bot
+    ended = WebhookDelivery.objects.get(event="call.ended", event_key=f"call:{call.pk}")
+    assert ended.payload["data"]["call"]["variables"] == {"name": "Dana", "appointment_time": "3 pm"}
+    assert ended.payload["data"]["call"]["direction"] == "outbound"
+
+
+def test_a_voicemail_is_no_conversation(bot_a, dead_llm, private_webhooks):
+    turns = [("caller", "Hi, you have reached Sam. Please leave a message after the tone.", None, False),
+             ("bot", "Hi Sam, please call us back.", None, False)]
+    call = store_call(bot_a, turns=turns, collected={}, scenario="", direction="outbound", status="voicemail")
+    assert processing.process(call.pk).result == CallOutcome.Result.NO_CONVERSATION
