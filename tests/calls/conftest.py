@@ -324,3 +324,37 @@ def llm_proxy(llm_server, runner):
     yield proxy
     hub.llm_base_url = None
     proxy.close()
+
+
+# --- Calling out: Twilio's cloud faked at the HTTP boundary, callees with Piper voices ------
+
+@pytest.fixture(scope="session")
+def lines(loaded_models, tmp_path_factory):
+    """The callee's recorded lines ("Hello, this is Sam speaking.", a voicemail greeting...), from Piper."""
+    from pipelines.management.commands.fake_callees import callee_wavs
+
+    return callee_wavs(tmp_path_factory.mktemp("callee-lines"))
+
+
+@pytest.fixture
+def cloud(runner, settings, monkeypatch):
+    """Twilio's cloud, local (pipelines/live/fake_twilio.py); the dial task runs at once, in this
+    process, as a worker would."""
+    from pipelines.live.fake_twilio import FakeTwilioCloud
+    from telephony.tasks import dial_call
+    from voicebot import outbound_calls
+
+    cloud = FakeTwilioCloud("ACtest", TWILIO_TOKEN)
+    settings.TWILIO_API_BASE_URL = cloud.start()
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = "ACtest", TWILIO_TOKEN
+    monkeypatch.setattr(outbound_calls, "queue_dial", dial_call)
+    yield cloud
+    cloud.close()
+
+
+@pytest.fixture
+def caller_bot(desk_bot, desk_number):
+    """The desk bot as a caller: its greeting names the callee."""
+    desk_bot.greeting = "Hi {{name}}, this is the front desk calling about your visit."
+    desk_bot.save()
+    return desk_bot

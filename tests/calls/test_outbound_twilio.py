@@ -5,9 +5,7 @@ and posts signed status callbacks; the runner runs the call on the real models."
 
 import pytest
 
-from pipelines.live.fake_twilio import Answers, Busy, FakeTwilioCloud, HangUp, Say, Voicemail, WaitBot
-from pipelines.management.commands.fake_callees import callee_wavs
-from telephony.tasks import dial_call
+from pipelines.live.fake_twilio import Answers, Busy, HangUp, Say, Voicemail, WaitBot
 from tests.calls.conftest import TWILIO_TOKEN
 from tests.waiting import wait_until
 from voicebot import outbound_calls
@@ -16,30 +14,6 @@ from voicebot.models import Call
 pytestmark = [pytest.mark.models, pytest.mark.django_db(transaction=True)]
 
 CALLEE = "+4915112345678"
-
-
-@pytest.fixture(scope="session")
-def lines(loaded_models, tmp_path_factory):
-    """The callee's recorded lines ("Hello?", ..., a voicemail greeting), synthesised with Piper."""
-    return callee_wavs(tmp_path_factory.mktemp("callee-lines"))
-
-
-@pytest.fixture
-def cloud(runner, settings, monkeypatch):
-    """Twilio's cloud, local; the dial task runs at once, in this process (as a worker would)."""
-    cloud = FakeTwilioCloud("ACtest", TWILIO_TOKEN)
-    settings.TWILIO_API_BASE_URL = cloud.start()
-    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = "ACtest", TWILIO_TOKEN
-    monkeypatch.setattr(outbound_calls, "queue_dial", dial_call)
-    yield cloud
-    cloud.close()
-
-
-@pytest.fixture
-def caller_bot(desk_bot, desk_number):
-    desk_bot.greeting = "Hi {{name}}, this is the front desk calling about your visit."
-    desk_bot.save()
-    return desk_bot
 
 
 def stored(call: Call, timeout: float = 30.0) -> Call:
