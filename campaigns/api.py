@@ -6,6 +6,7 @@ An API key acts for its company only; a staff session for the companies it staff
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from rest_framework import parsers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -94,6 +95,25 @@ class CampaignViewSet(CompanyScopedViewMixin, viewsets.ModelViewSet):
 
     def get_serializer_class(self):
         return CampaignDetailSerializer if self.action != "list" else CampaignSerializer
+
+    def create(self, request, *args, **kwargs):
+        """A campaign, and its contacts in the same request when given (JSON ``contacts``, or a multipart
+        ``file`` beside the other fields): 201 with the campaign and the list's ``import`` report. A list
+        that cannot be read creates nothing (400 naming it)."""
+        fields = {key: value for key, value in request.data.items() if key not in ("contacts", "csv", "file")}
+        serializer = self.get_serializer(data=fields)
+        serializer.is_valid(raise_exception=True)
+        has_list = "file" in request.FILES or any(key in request.data for key in ("contacts", "csv"))
+        try:
+            with transaction.atomic():
+                campaign = serializer.save()
+                report = self._import(campaign, request) if has_list else None
+        except ContactImportError as exc:
+            return Response({exc.field: [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        body = CampaignDetailSerializer(campaign, context=self.get_serializer_context()).data
+        if report is not None:
+            body["import"] = report.as_dict()
+        return Response(body, status=status.HTTP_201_CREATED)
 
     def destroy(self, request, *args, **kwargs):
         if self.get_object().status == Campaign.Status.RUNNING:

@@ -15,6 +15,7 @@ import pytest
 from django.conf import settings
 
 from tests.ports import free_port
+from tests.waiting import wait_until
 from voicebot import embedded_db
 
 
@@ -36,10 +37,38 @@ def demo_env(tmp_path):
     embedded_db.stop(data_dir / "postgres")
 
 
+def try_a_campaign(http: httpx.Client) -> None:
+    """Calling out as a new user tries it (README): a campaign of the demo bot with the example CSV,
+    started, its three contacts called by the demo's fake Twilio callees; progress in admin."""
+    def post(path, **kwargs):
+        return http.post(path, headers={"X-CSRFToken": http.cookies["csrftoken"]}, **kwargs)
+
+    bot = http.get("/api/v1/bots/elegant-receptionist/").json()
+    always = {day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    created = post("/api/v1/campaigns/", json={"name": "Trial", "bot": bot["id"], "calling_hours": always,
+                                                "max_concurrent_calls": 2})
+    assert created.status_code == 201, created.text
+    campaign = created.json()["id"]
+    csv = (settings.BASE_DIR / "campaigns" / "examples" / "contacts.csv").read_bytes()
+    upload = post(f"/api/v1/campaigns/{campaign}/contacts/", files={"file": ("contacts.csv", csv, "text/csv")})
+    assert upload.status_code in (200, 201) and upload.json()["created"] == 3, upload.text
+    assert post(f"/api/v1/campaigns/{campaign}/start/").status_code == 200
+
+    def finished():
+        progress = http.get(f"/api/v1/campaigns/{campaign}/").json()["progress"]
+        return progress if progress["finished"] == 3 else None
+
+    progress = wait_until(finished, 180, interval=1, what="the demo campaign's three contacts to be called")
+    assert progress["contacts"]["done"] == 3, progress
+    page = http.get(f"/admin/campaigns/campaign/{campaign}/change/").text
+    assert "Export results (CSV)" in page and "3 / 3 (100%, 3 reached)" in page
+
+
 def test_demo_serves_admin_with_demo_data_and_stops_everything_on_sigint(demo_env):
-    web, runner = free_port(), free_port()
+    web, runner, callees = free_port(), free_port(), free_port()
     proc = subprocess.Popen(
-        [sys.executable, "manage.py", "demo", "--web-port", str(web), "--runner-port", str(runner)],
+        [sys.executable, "manage.py", "demo", "--web-port", str(web), "--runner-port", str(runner),
+         "--callees-port", str(callees)],
         cwd=settings.BASE_DIR, env=demo_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     output = []
@@ -62,6 +91,7 @@ def test_demo_serves_admin_with_demo_data_and_stops_everything_on_sigint(demo_en
         children = psutil.Process(proc.pid).children(recursive=True)
         names = " ".join(" ".join(c.cmdline()) for c in children)
         assert "runserver" in names and "worker" in names and "beat" in names and "llama-server" in names
+        assert "fake_callees" in names  # no Twilio account here: calls out go to the local fake
 
         with httpx.Client(base_url=f"http://127.0.0.1:{web}", timeout=10) as http:
             login = http.get("/admin/login/")
@@ -80,6 +110,7 @@ def test_demo_serves_admin_with_demo_data_and_stops_everything_on_sigint(demo_en
             link = http.get(button).headers["location"]
             assert link.startswith(f"http://127.0.0.1:{runner}/call/elegant-receptionist?token=")
             assert httpx.get(link, timeout=10).status_code == 200
+            try_a_campaign(http)
         # A simulated Twilio call, signed as Twilio signs, goes through the demo's runner and is stored.
         simulated = subprocess.run(
             [sys.executable, "manage.py", "simulate_call", "--bot", "elegant-receptionist",

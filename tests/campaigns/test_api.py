@@ -150,3 +150,23 @@ def test_staff_session_sees_its_companies(client, staff_a, bot_a, number_a, camp
     client.force_login(staff_a)
     listed = client.get("/api/v1/campaigns/").json()["results"]
     assert [c["id"] for c in listed] == [own.pk]
+
+
+def test_create_with_its_contacts_in_one_request(api_a, bot_a, number_a):
+    """The campaign and its list at once: JSON ``contacts``, or a multipart ``file`` beside the fields;
+    a list that cannot be read creates no campaign either."""
+    response = api_a.post("/api/v1/campaigns/", {"name": "Recall", "bot": bot_a.pk, "contacts": [
+        {"phone": "030 1234570", "name": "Anna", "timezone": "Europe/Berlin"}, {"phone": "12"}]}, format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["import"]["created"] == 1 and body["import"]["errors"][0]["line"] == 2
+    assert body["progress"]["total"] == 1
+    upload = SimpleUploadedFile("list.csv", b"phone,name\n030 1234571,Bea\n030 1234572,Cem\n")
+    response = api_a.post("/api/v1/campaigns/", {"name": "Winback", "bot": bot_a.pk, "file": upload},
+                          format="multipart")
+    assert response.status_code == 201 and response.json()["import"]["created"] == 2
+    refused = api_a.post("/api/v1/campaigns/", {"name": "Broken", "bot": bot_a.pk,
+                                               "file": SimpleUploadedFile("x.csv", b"name\nAnna\n")},
+                         format="multipart")
+    assert refused.status_code == 400 and refused.json()["file"][0].startswith("no phone column")
+    assert not Campaign.objects.filter(name="Broken").exists()
