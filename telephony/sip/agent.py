@@ -380,7 +380,8 @@ class SipAgent:
         call._answered = self.loop.create_future()  # only ever completed on the loop (SipCall._on_answered)
         call._on_ringing = on_ringing
         call.makeCall(uri, prm)
-        self.calls[call.getId()] = call
+        call.pj_id = call.getId()  # PJSUA gives the id at makeCall; _release frees the call by it
+        self.calls[call.pj_id] = call
         self.pj_objects.add(call)
         self.counts["placed"] += 1
         info = call.getInfo()

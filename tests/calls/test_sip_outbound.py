@@ -47,6 +47,17 @@ def callee(runner, tmp_path, settings):
 
 
 @pytest.fixture
+def agent(runner):
+    _, hub = runner
+    return next(listener for listener in hub.listeners if listener.name == "sip")
+
+
+def freed(agent) -> bool:
+    """The ended call left PJSIP's books and was freed on the SIP thread (never by a GC elsewhere)."""
+    return not agent.calls and not agent.graveyard
+
+
+@pytest.fixture
 def placed(desk_bot):
     desk_bot.greeting = "Hi {{name}}, this is the front desk calling about your visit."
     desk_bot.outbound_greeting_wait_sec = 1.0
@@ -56,7 +67,7 @@ def placed(desk_bot):
                                status="queued", from_number=CALLER_ID, to_number=CALLEE, variables={"name": "Dana"})
 
 
-def test_the_endpoint_calls_a_sip_phone_greets_by_name_after_the_answer_and_stores_the_call(callee, placed):
+def test_the_endpoint_calls_a_sip_phone_greets_by_name_after_the_answer_and_stores_the_call(callee, placed, agent):
     sipp, messages = callee("callee_answers.xml", hold_ms=6000)
     assert dial_call(placed.pk) == "queued"
     assert sipp.wait(40) == 0, sipp.stdout.read()[-2000:] + sipp.stderr.read()[-2000:]
@@ -70,9 +81,10 @@ def test_the_endpoint_calls_a_sip_phone_greets_by_name_after_the_answer_and_stor
     invite = messages.read_text().split("INVITE sip:", 1)[1]
     assert f"INVITE sip:{CALLEE}@" in "INVITE sip:" + invite.split("\n", 1)[0]
     assert f"P-Asserted-Identity: <sip:{CALLER_ID}@" in invite
+    wait_until(lambda: freed(agent), 5, what="the placed call's PJSIP object to be freed")
 
 
-def test_a_busy_sip_phone_ends_the_call_as_busy(callee, placed):
+def test_a_busy_sip_phone_ends_the_call_as_busy(callee, placed, agent):
     sipp, _ = callee("callee_busy.xml")
     assert dial_call(placed.pk) == "queued"
     assert sipp.wait(30) == 0
@@ -80,3 +92,4 @@ def test_a_busy_sip_phone_ends_the_call_as_busy(callee, placed):
                       what="the placed call to end busy")
     assert call.end_reason == "not_answered" and "SIP 486" in call.metrics["notes"]
     assert not call.turns.exists()
+    wait_until(lambda: freed(agent), 5, what="the refused call's PJSIP object to be freed")
