@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 UNKNOWN_NUMBER_APOLOGY = "Sorry, this number is not in service. Goodbye."
+# A provider's answering-machine verdict at a placed call's answer (``CallStart.answered_by``), in
+# the adapters' words: a person, a machine, or a machine whose greeting (and beep) is already over.
+HUMAN, MACHINE, MACHINE_AFTER_GREETING = "human", "machine", "machine_after_greeting"
+MACHINE_VERDICTS = (HUMAN, MACHINE, MACHINE_AFTER_GREETING)
 BUSY = "Sorry, all our lines are busy. Please call again in a few minutes."
 
 
@@ -26,7 +30,7 @@ class CallStart:
     to: str = ""
     number: str = ""
     outbound_call: int | None = None  # a call the platform placed: its Call row (routes by it, not by number)
-    answered_by: str = ""  # a placed call: the provider's answering-machine verdict (Twilio AnsweredBy), if any
+    answered_by: str = ""  # a placed call: the provider's answering-machine verdict (MACHINE_VERDICTS), if any
 
     @property
     def called_number(self) -> str:

@@ -50,7 +50,7 @@ from pipelines.live.services import (
 )
 from pipelines.live.turn_end import PunctuationTurnStopStrategy
 from pipelines.live.voicemail import VoicemailDetector
-from telephony.base import CallControl
+from telephony.base import HUMAN, MACHINE, MACHINE_AFTER_GREETING, CallControl
 from voicebot import llm_endpoint
 
 std_logger = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class CallInfo:
     to_number: str = ""
     direction: str = "inbound"
     outbound_call: int | None = None  # the placed Call row an outbound call is stored into
-    answered_by: str = ""  # the provider's answering-machine verdict (Twilio: human, machine_start, ...)
+    answered_by: str = ""  # the provider's answering-machine verdict (telephony.base.MACHINE_VERDICTS)
 
 
 @dataclass
@@ -191,10 +191,6 @@ class LiveCall:
             self.stored_attempted = True
             self.saved_call = await in_db_thread(save_call_record, self.record)
         return self.saved_call
-
-
-# Twilio's AnsweredBy values that come after the machine's greeting (DetectMessageEnd): leave the message now.
-MESSAGE_READY = ("machine_end_beep", "machine_end_silence", "machine_end_other")
 
 
 def answering_machine_watch(config: BotConfig, state: CallState, worker_ref: list, *,
@@ -347,10 +343,10 @@ def build_call(
 
     if machine is not None and info.answered_by:
         @worker.event_handler("on_pipeline_started")
-        async def _provider_verdict(_worker, _frame):  # the provider's own AMD, where it has one (Twilio)
-            if info.answered_by.startswith("machine"):
-                await machine.provider_says_machine(message_ready=info.answered_by in MESSAGE_READY)
-            elif info.answered_by == "human":
+        async def _provider_verdict(_worker, _frame):  # the provider's own AMD, where it has one
+            if info.answered_by in (MACHINE, MACHINE_AFTER_GREETING):
+                await machine.provider_says_machine(message_ready=info.answered_by == MACHINE_AFTER_GREETING)
+            elif info.answered_by == HUMAN:
                 await machine.provider_says_human()
 
     return LiveCall(config=config, info=info, worker=worker, context=context, recorder=recorder,

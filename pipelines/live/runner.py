@@ -290,7 +290,7 @@ def stream_routes(hub: CallHub, adapter) -> list:
             return Response(adapter.apology(config.apology), media_type=adapter.media_type)
         token = stream_tokens.issue(provider=start.provider, call_id=start.call_id, to=start.to,
                                     from_=start.from_, bot=config.slug, outbound_call=placed,
-                                    answered_by=str(params.get("AnsweredBy") or ""))
+                                    answered_by=adapter.machine_verdict(params))
         url = public_url.stream_url(request, adapter.stream_path)
         return Response(adapter.answer(url, token), media_type=adapter.media_type)
 

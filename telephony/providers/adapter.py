@@ -106,6 +106,11 @@ class StreamAdapter(WebhookAdapter):
         Raises ``rest.ProviderNotConfigured`` or ``rest.DialRefused`` (the message says why)."""
         raise NotImplementedError
 
+    def machine_verdict(self, params: dict) -> str:
+        """The provider's answering-machine verdict in a placed call's answer webhook
+        (``telephony.base.MACHINE_VERDICTS``); "" when it ran none."""
+        return ""
+
     def status_update(self, params: dict) -> tuple[str, str]:
         """(``Call.Status`` or "" if unknown, the provider's call id) of a verified status callback."""
         raw = str(params.get("CallStatus") or params.get("call_status") or "").lower()

@@ -11,7 +11,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from django.conf import settings
 
-from telephony.base import UNKNOWN_NUMBER_APOLOGY, CallControl
+from telephony.base import HUMAN, MACHINE, MACHINE_AFTER_GREETING, UNKNOWN_NUMBER_APOLOGY, CallControl
 from telephony.providers import rest
 from telephony.providers.adapter import StreamAdapter
 
@@ -74,6 +74,18 @@ class Twilio(StreamAdapter):
         if not answer.get("sid"):
             raise rest.DialRefused(f"twilio answered the call request without a call sid: {str(answer)[:200]}")
         return str(answer["sid"])
+
+    def machine_verdict(self, params: dict) -> str:
+        """``AnsweredBy`` (with ``TWILIO_MACHINE_DETECTION``): human; machine_start, fax; or, with
+        DetectMessageEnd, machine_end_beep / _silence / _other once the greeting is over."""
+        answered_by = str(params.get("AnsweredBy") or "")
+        if answered_by == "human":
+            return HUMAN
+        if answered_by.startswith("machine_end"):
+            return MACHINE_AFTER_GREETING
+        if answered_by in ("machine_start", "fax"):
+            return MACHINE
+        return ""
 
     def answer(self, stream_url: str, token: str) -> str:
         return stream_twiml(stream_url, {"token": token})
