@@ -53,12 +53,18 @@ class RowError:
 @dataclass
 class ImportResult:
     created: int = 0
-    duplicates: int = 0
     errors: list[RowError] = field(default_factory=list)
+    duplicate_lines: list[RowError] = field(default_factory=list)  # left out: the number is there already
+
+    @property
+    def duplicates(self) -> int:
+        return len(self.duplicate_lines)
 
     def as_dict(self, max_errors: int = 100) -> dict:
         return {"created": self.created, "duplicates": self.duplicates, "error_count": len(self.errors),
-                "errors": [{"line": e.line, "message": e.message} for e in self.errors[:max_errors]]}
+                "errors": [{"line": e.line, "message": e.message} for e in self.errors[:max_errors]],
+                "duplicate_lines": [{"line": d.line, "message": d.message}
+                                    for d in self.duplicate_lines[:max_errors]]}
 
 
 def import_csv(*, campaign: Campaign, data: bytes | str) -> ImportResult:
@@ -102,8 +108,8 @@ def add_contacts(*, campaign: Campaign, rows: Iterable[tuple[int, dict]]) -> Imp
     """Add ``(line, {"phone": ..., "name": ..., other: value})`` rows; other keys become variables
     (and so do those of a ``"variables": {...}`` object)."""
     result = ImportResult()
-    seen: set[str] = set()
-    batch: list[Contact] = []
+    seen: dict[str, int] = {}  # phone -> the line it was first on
+    batch: list[tuple[int, Contact]] = []
     country = campaign.company.country
     for count, (line, row) in enumerate(rows, start=1):
         if count > settings.CAMPAIGNS_IMPORT_MAX_ROWS:
@@ -116,11 +122,12 @@ def add_contacts(*, campaign: Campaign, rows: Iterable[tuple[int, dict]]) -> Imp
             result.errors.append(RowError(line, str(exc)))
             continue
         if contact.phone in seen:
-            result.duplicates += 1
+            result.duplicate_lines.append(RowError(line, f"{contact.phone} is on line {seen[contact.phone]} "
+                                                         "already; left out"))
             continue
-        seen.add(contact.phone)
+        seen[contact.phone] = line
         contact.campaign = campaign
-        batch.append(contact)
+        batch.append((line, contact))
         if len(batch) >= BATCH:
             _store(campaign, batch, result)
             batch = []
@@ -176,12 +183,13 @@ def known_zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
-def _store(campaign: Campaign, batch: list[Contact], result: ImportResult) -> None:
+def _store(campaign: Campaign, batch: list[tuple[int, Contact]], result: ImportResult) -> None:
     if not batch:
         return
-    existing = set(campaign.contacts.filter(phone__in=[c.phone for c in batch]).values_list("phone", flat=True))
-    new = [contact for contact in batch if contact.phone not in existing]
-    result.duplicates += len(batch) - len(new)
+    existing = set(campaign.contacts.filter(phone__in=[c.phone for _, c in batch]).values_list("phone", flat=True))
+    new = [contact for _, contact in batch if contact.phone not in existing]
+    result.duplicate_lines += [RowError(line, f"{contact.phone} is in the campaign already; left out")
+                               for line, contact in batch if contact.phone in existing]
     # ignore_conflicts: a list imported twice at once still adds each number once.
     Contact.objects.bulk_create(new, ignore_conflicts=True)
     result.created += len(new)

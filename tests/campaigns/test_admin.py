@@ -95,6 +95,7 @@ def test_import_page_adds_contacts_and_lists_bad_lines(client_a, bot_a, number_a
     body = client_a.post(url, {"file": upload}).content.decode()
     assert "1 contacts added, 1 duplicates left out, 1 lines with errors." in body
     assert "line 4: phone: &#x27;99&#x27; is not a valid phone number in DE" in body
+    assert "line 3: +49301234570 is on line 2 already; left out" in body
     body = client_a.post(url, {"text": "name\nAnna\n"}).content.decode()
     assert "no phone column" in body
     body = client_a.post(url, {"text": "phone\n030 1234571\n"}).content.decode()

@@ -83,10 +83,11 @@ def test_contact_lists_by_csv_file_csv_body_and_json(api_a, bot_a, number_a):
     upload = SimpleUploadedFile("list.csv", b"phone,name,slot\n030 1234570,Anna,10:00\nnonsense,Bob,11:00\n")
     response = api_a.post(url, {"file": upload}, format="multipart")
     assert response.status_code == 201
-    assert response.json() == {"created": 1, "duplicates": 0, "error_count": 1, "errors": [
+    assert response.json() == {"created": 1, "duplicates": 0, "error_count": 1, "duplicate_lines": [], "errors": [
         {"line": 3, "message": "phone: 'nonsense' is not a phone number ((1) The string supplied did not seem to be a phone number.)"}]}
     response = api_a.generic("POST", url, "phone\n030 1234571\n030 1234570\n", content_type="text/csv")
-    assert response.json()["created"] == 1 and response.json()["duplicates"] == 1
+    assert response.json()["created"] == 1 and response.json()["duplicate_lines"] == [
+        {"line": 3, "message": "+49301234570 is in the campaign already; left out"}]
     response = api_a.post(url, {"contacts": [{"phone": "030 1234572", "name": "Carla", "variables": {"slot": "9"}}]},
                           format="json")
     assert response.status_code == 201

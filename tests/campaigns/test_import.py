@@ -48,6 +48,9 @@ def test_duplicates_in_the_file_and_in_the_campaign_count_once(campaign_a):
     import_csv(campaign=campaign_a, data="phone\n030 1234570\n")
     result = import_csv(campaign=campaign_a, data="phone\n+49 30 1234570\n030-1234571\n(030) 1234571\n")
     assert (result.created, result.duplicates) == (1, 2)
+    assert [str(d) for d in result.duplicate_lines] == [  # each named with its line, none dropped silently
+        "line 4: +49301234571 is on line 3 already; left out",
+        "line 2: +49301234570 is in the campaign already; left out"]
     assert phones(campaign_a) == ["+49301234570", "+49301234571"]
 
 
