@@ -87,6 +87,9 @@ class SipSettings:
                    registration=registration)
 
 
+URI_HOST = re.compile(r"sips?:(?:[^@;>]*@)?(\[[^\]]+\]|[^:;>]+)(?::(\d+))?", re.IGNORECASE)
+
+
 def request_uri_user(whole_msg: str) -> str:
     """The user part of an INVITE's Request-URI (``sip:+4930123@pbx`` -> ``+4930123``), or ''."""
     match = REQUEST_LINE.match(whole_msg or "")
@@ -381,6 +384,8 @@ class SipAgent:
         call._on_ringing = on_ringing
         call.makeCall(uri, prm)
         call.pj_id = call.getId()  # PJSUA gives the id at makeCall; _release frees the call by it
+        if target := URI_HOST.match(uri):  # the PBX or trunk: where a transfer's REFER names its target
+            call.peer_host, call.peer_port = target.group(1).strip("[]"), int(target.group(2) or 0)
         self.calls[call.pj_id] = call
         self.pj_objects.add(call)
         self.counts["placed"] += 1
