@@ -102,8 +102,12 @@ def test_barge_in_stops_the_bot_and_it_listens(runner, desk_number, fake_twilio,
     assert turns[-1].role == "bot" and turns[-1].text
 
 
-def test_dead_llm_mid_call_speaks_the_fallback_and_the_call_goes_on(runner, desk_number, fake_twilio, queued, llm_proxy):
+def test_dead_llm_mid_call_speaks_the_fallback_and_the_call_goes_on(runner, desk_number, fake_twilio, queued, llm_proxy,
+                                                                    settings):
     base, _ = runner
+    # Only the death may bring the fallback: a first token slowed past the usual limit by a loaded
+    # machine (CI once) is not what this test is about (the hung-LLM test below is).
+    settings.LLM_FIRST_TOKEN_TIMEOUT_SEC = 15.0
 
     async def scenario():
         caller = await TwilioCaller.dial(base, to=desk_number.number, auth_token=TWILIO_TOKEN)
