@@ -33,6 +33,7 @@ from loguru import logger
 
 from telephony.base import CallRunner, CallStart
 from telephony.sip.peers import peer_allowed, split_host_port
+from telephony.sip.threads import RegisteredOnFree
 
 # The pinned pjsua2-python wheel is built with PJSUA_MAX_CALLS 4 (its only release with
 # AudioMediaPort); a fifth simultaneous INVITE gets PJSIP's own 486 Busy Here. More calls
@@ -114,14 +115,14 @@ def _outgoing_address() -> str:
             return "127.0.0.1"
 
 
-class _PjLog(pj.LogWriter):
+class _PjLog(RegisteredOnFree, pj.LogWriter):
     def write(self, entry):
         level = PJ_LOG_LEVELS.get(entry.level)
         if level:
             logger.log(level, f"pjsip: {entry.msg.rstrip()}")
 
 
-class _Account(pj.Account):
+class _Account(RegisteredOnFree, pj.Account):
     def __init__(self, agent: SipAgent, *, registration: Registration | None = None):
         super().__init__()
         self.agent = agent

@@ -22,6 +22,7 @@ from loguru import logger
 
 from telephony.base import CallControl, CallStart, Refusal
 from telephony.sip.media import CallAudio, CallAudioPort, SipTransport, port_format
+from telephony.sip.threads import RegisteredOnFree
 
 REFUSAL_STATUS = {"busy": (486, "Busy Here"), "unknown_number": (404, "Not Found")}
 MEDIA_TIMEOUT_SECS = 10.0
@@ -42,7 +43,7 @@ class TransferRefused(RuntimeError):
     """The PBX refused or failed the REFER; the message has its status."""
 
 
-class SipCall(pj.Call):
+class SipCall(RegisteredOnFree, pj.Call):
     def __init__(self, agent, account, call_id: int):
         super().__init__(account, call_id)
         self.agent = agent

@@ -35,6 +35,7 @@ from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import BaseTransport, TransportParams
 
 from telephony.receiving import ReceivingInputTransport
+from telephony.sip.threads import RegisteredOnFree
 
 RATE = 16000  # the conference bridge's clock and the pipeline's rate
 FRAME_MS = 20
@@ -93,7 +94,7 @@ class CallAudio:
             self._playout.clear()
 
 
-class CallAudioPort(pj.AudioMediaPort):
+class CallAudioPort(RegisteredOnFree, pj.AudioMediaPort):
     """The call's port on PJSIP's conference bridge. Owned by the SIP call alone, and dropped on
     the SIP thread when the call ends (PJSIP must free it before the library goes)."""
 
