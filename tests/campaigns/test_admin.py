@@ -146,7 +146,8 @@ def called(bot_a, number_a, dial_tasks, queued, django_capture_on_commit_callbac
     from tests.campaigns.test_dialer import answer
 
     campaign = make_campaign(bot_a, max_attempts=2, retry_busy_minutes=0)
-    import_csv(campaign=campaign, data=f"phone,name,timezone,slot\n{PHONES[0]},Anna,Europe/Berlin,Tue 10:00\n"
+    # Anna's own zone: one where it is midday now, so that she is inside the calling hours whenever this runs.
+    import_csv(campaign=campaign, data=f"phone,name,timezone,slot\n{PHONES[0]},Anna,{campaign.timezone},Tue 10:00\n"
                                        f"{PHONES[1]},=HYPERLINK(1),,Wed 9:00\n{PHONES[2]},Carla,,\n")
 
     def tick():
@@ -204,7 +205,7 @@ def test_results_export_as_csv(client_a, called, bot_b, number_b):
                for key in ("phone", "name", "timezone", "variables", "status", "attempts", "outcome", "call_result",
                            "lead_score", "lead_tier", "booking", "note")} for row in rows]
     assert picked == [
-        {"phone": PHONES[0], "name": "Anna", "timezone": "Europe/Berlin", "variables": {"slot": "Tue 10:00"},
+        {"phone": PHONES[0], "name": "Anna", "timezone": campaign.timezone, "variables": {"slot": "Tue 10:00"},
          "status": "done", "attempts": "1", "outcome": "completed", "call_result": "booking", "lead_score": "45",
          "lead_tier": "hot", "booking": {"service": "cleaning", "date": "2026-12-08", "time": "10:00"}, "note": ""},
         {"phone": PHONES[1], "name": "'=HYPERLINK(1)", "timezone": "", "variables": {"slot": "Wed 9:00"},
