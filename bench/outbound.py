@@ -85,7 +85,9 @@ async def run(n_calls: int, n_voicemails: int, url: str) -> dict:
                 figures["greeting_after_hello_ms"].append((fake.first_bot_audio - fake.say_ends[0]) * 1000)
             if kind == "voicemail" and fake.beep_ended_at and fake.first_bot_audio:
                 figures["message_after_beep_ms"].append((fake.first_bot_audio - fake.beep_ended_at) * 1000)
-            await asyncio.sleep(1.0)  # the call is stored before the next one starts
+            deadline = time.monotonic() + 30  # the call is stored (its line freed) before the next one starts
+            while (hub.active or hub.gate.active) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
     finally:
         cloud.close()
         server.should_exit = True
