@@ -5,15 +5,18 @@ An API key acts for its company only; a staff session for the companies it staff
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import parsers, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from campaigns import services
 from campaigns.importing import ContactImportError, add_contacts, import_csv
 from campaigns.models import RETRY_OUTCOMES, Campaign, Contact
+from voicebot.api.errors import field_error
 from voicebot.api.scoping import CompanyScopedViewMixin
 from voicebot.api.serializers import CompanyScopedSerializer
 
@@ -49,22 +52,6 @@ class CampaignSerializer(CompanyScopedSerializer):
             fields["company"].read_only = True  # a campaign stays in its company
         return fields
 
-    def validate(self, attrs):
-        attrs = super().validate(attrs)
-        values = {field.name: getattr(self.instance, field.name) for field in Campaign._meta.concrete_fields
-                  if self.instance is not None and not field.is_relation}
-        candidate = Campaign(**{**values, **attrs})
-        if self.instance is not None:
-            candidate.company_id = attrs["company"].pk if "company" in attrs else self.instance.company_id
-            candidate.bot_id = attrs["bot"].pk if "bot" in attrs else self.instance.bot_id
-        try:
-            candidate.clean()
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict) from None
-        if "calling_hours" in attrs:
-            attrs["calling_hours"] = candidate.calling_hours  # checked, in its stored form
-        return attrs
-
 
 class CampaignDetailSerializer(CampaignSerializer):
     progress = serializers.SerializerMethodField()
@@ -72,6 +59,7 @@ class CampaignDetailSerializer(CampaignSerializer):
     class Meta(CampaignSerializer.Meta):
         fields = [*CampaignSerializer.Meta.fields, "progress"]
 
+    @extend_schema_field(OpenApiTypes.OBJECT)
     def get_progress(self, campaign):
         return services.progress(campaign=campaign)
 
@@ -109,7 +97,7 @@ class CampaignViewSet(CompanyScopedViewMixin, viewsets.ModelViewSet):
                 campaign = serializer.save()
                 report = self._import(campaign, request) if has_list else None
         except ContactImportError as exc:
-            return Response({exc.field: [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+            raise field_error(exc.field, str(exc)) from None
         body = CampaignDetailSerializer(campaign, context=self.get_serializer_context()).data
         if report is not None:
             body["import"] = report.as_dict()
@@ -117,16 +105,15 @@ class CampaignViewSet(CompanyScopedViewMixin, viewsets.ModelViewSet):
 
     def destroy(self, request, *args, **kwargs):
         if self.get_object().status == Campaign.Status.RUNNING:
-            return Response({"status": ["a running campaign cannot be deleted; pause or cancel it first"]},
-                            status=status.HTTP_409_CONFLICT)
+            raise field_error("status", "a running campaign cannot be deleted; pause or cancel it first",
+                              status_code=409)
         return super().destroy(request, *args, **kwargs)
 
     def _control(self, change):
         try:
             campaign = change(campaign=self.get_object())
         except services.CampaignError as exc:
-            return Response({exc.field: [str(exc)]}, status=status.HTTP_409_CONFLICT
-                            if exc.field == "status" else status.HTTP_400_BAD_REQUEST)
+            raise field_error(exc.field, str(exc), status_code=409 if exc.field == "status" else 400) from None
         return Response(CampaignDetailSerializer(campaign, context=self.get_serializer_context()).data)
 
     @action(detail=True, methods=["post"])
@@ -155,29 +142,27 @@ class CampaignViewSet(CompanyScopedViewMixin, viewsets.ModelViewSet):
             wanted = request.query_params.get("status")
             if wanted:
                 if wanted not in Contact.Status.values:
-                    return Response({"status": [f"{wanted!r} is not one of {', '.join(Contact.Status.values)}"]},
-                                    status=status.HTTP_400_BAD_REQUEST)
+                    raise field_error("status", f"{wanted!r} is not one of {', '.join(Contact.Status.values)}")
                 contacts = contacts.filter(status=wanted)
             page = self.paginate_queryset(contacts)
             return self.get_paginated_response(ContactSerializer(page, many=True).data)
         if campaign.status == Campaign.Status.CANCELED:
-            return Response({"status": ["the campaign is canceled; contacts cannot be added"]},
-                            status=status.HTTP_409_CONFLICT)
+            raise field_error("status", "the campaign is canceled; contacts cannot be added", status_code=409)
         try:
             result = self._import(campaign, request)
         except ContactImportError as exc:
-            return Response({exc.field: [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+            raise field_error(exc.field, str(exc)) from None
         return Response(result.as_dict(), status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
     @action(detail=True, methods=["post"], url_path=r"contacts/(?P<contact_id>\d+)/skip")
     def skip_contact(self, request, pk=None, contact_id=None):
         contact = self.get_object().contacts.filter(pk=contact_id).first()
         if contact is None:
-            return Response({"detail": "No such contact in this campaign."}, status=status.HTTP_404_NOT_FOUND)
+            raise NotFound("No such contact in this campaign.")
         try:
             contact = services.skip_contact(contact=contact, note=str(request.data.get("note") or "skipped via the API"))
         except services.CampaignError as exc:
-            return Response({exc.field: [str(exc)]}, status=status.HTTP_409_CONFLICT)
+            raise field_error(exc.field, str(exc), status_code=409) from None
         return Response(ContactSerializer(contact).data)
 
     @staticmethod

@@ -27,3 +27,4 @@ class VoicebotConfig(AppConfig):
 
     def ready(self):
         post_migrate.connect(ensure_staff_group, dispatch_uid="voicebot.ensure_staff_group")
+        from voicebot.api import schema  # noqa: F401  registers the API key scheme with drf-spectacular

@@ -475,12 +475,24 @@ class ApiKeyQuerySet(CompanyScopedQuerySet):
 
 
 class ApiKey(CompanyOwned):
-    """A company's key for the REST API. Only a hash is stored; the key is shown once."""
+    """A key for the REST API. Only a hash is stored; the key is shown once.
+
+    A company's key acts for that company only. An agency key (no company, issued by a
+    superuser) acts for every company and may create companies: the agency's automation.
+    A read-only key may read everything in its scope and change nothing.
+    """
 
     PREFIX = "vb_"
 
-    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="api_keys")
+    class Access(models.TextChoices):
+        READ_WRITE = "read-write", "Read and write"
+        READ = "read", "Read only"
+
+    company = models.ForeignKey(
+        Company, on_delete=models.CASCADE, related_name="api_keys", null=True, blank=True,
+        help_text="The company this key acts for. Empty (superusers only): an agency key, for every company.")
     name = models.CharField(max_length=120)
+    access = models.CharField(max_length=16, choices=Access.choices, default=Access.READ_WRITE)
     key_prefix = models.CharField(max_length=16, editable=False, db_index=True)
     key_hash = models.CharField(max_length=64, editable=False, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -495,15 +507,24 @@ class ApiKey(CompanyOwned):
     def __str__(self) -> str:
         return f"{self.name} ({self.key_prefix}…)"
 
+    @property
+    def is_agency(self) -> bool:
+        return self.company_id is None
+
+    @property
+    def read_only(self) -> bool:
+        return self.access == self.Access.READ
+
     @staticmethod
     def hash(raw_key: str) -> str:
         return hashlib.sha256(raw_key.encode()).hexdigest()
 
     @classmethod
-    def issue(cls, company: Company, name: str) -> tuple["ApiKey", str]:
-        """Create a key; return it with the raw secret, which is never stored."""
+    def issue(cls, company: Company | None, name: str, *, access: str = Access.READ_WRITE) -> tuple["ApiKey", str]:
+        """Create a key (``company=None``: an agency key); return it with the raw secret, never stored."""
         raw = cls.PREFIX + secrets.token_urlsafe(32)
-        key = cls.objects.create(company=company, name=name, key_prefix=raw[:10], key_hash=cls.hash(raw))
+        key = cls.objects.create(company=company, name=name, access=access, key_prefix=raw[:10],
+                                 key_hash=cls.hash(raw))
         return key, raw
 
     @classmethod

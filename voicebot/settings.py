@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # the docs page's Swagger UI files, served locally
     "django_celery_beat",
     "axes",  # admin login lockout (see "Security" below)
     "voicebot",
@@ -146,14 +148,52 @@ REST_FRAMEWORK = {
         "voicebot.api.auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "voicebot.api.permissions.KeyAccess",
+    ],
     # LimitOffsetPagination whose ?limit= is capped at API_MAX_PAGE_SIZE.
     "DEFAULT_PAGINATION_CLASS": "voicebot.api.pagination.LimitOffsetPagination",
     "PAGE_SIZE": env.int("VOICEBOT_API_PAGE_SIZE", default=50),
     "UNAUTHENTICATED_USER": None,
     # Rates and scopes: see "Security" below (API_THROTTLE_*).
     "DEFAULT_THROTTLE_CLASSES": ["voicebot.api.throttling.ClientRateThrottle"],
-    "EXCEPTION_HANDLER": "voicebot.api.throttling.exception_handler",
+    "EXCEPTION_HANDLER": "voicebot.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# The OpenAPI schema (/api/schema/) and its docs page (/api/docs/, Swagger UI served from
+# the drf-spectacular-sidecar package: no CDN, so the docs work offline).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Voicebot API",
+    "DESCRIPTION": (
+        "Everything admin does, for the agency's automation: companies, bots and their configuration, "
+        "tools, phone numbers, knowledge documents and search, calls with transcripts and recordings, "
+        "outcomes, leads, bookings, webhooks, reports, text chat, outbound calls and campaigns.\n\n"
+        "Authenticate with `Authorization: Bearer vb_...` (admin, API keys). A company's key acts for that "
+        "company; an agency key for every company. Read-only keys may only read. Lists are paged with "
+        "`?limit=&offset=`. Every 4xx has the body `{\"error\": {\"code\", \"message\", \"fields\"}}`."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Every "status" field has its own choices: one named enum each.
+    "ENUM_NAME_OVERRIDES": {
+        "CallStatusEnum": "voicebot.models.Call.Status",
+        "CampaignStatusEnum": "campaigns.models.Campaign.Status",
+        "ContactStatusEnum": "campaigns.models.Contact.Status",
+        "DocumentStatusEnum": "knowledge.models.KnowledgeDocument.Status",
+        "DeliveryStatusEnum": "postcall.models.WebhookDelivery.Status",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "voicebot.api.schema.add_error_responses",
+    ],
 }
 
 # --- Telephony and tenancy defaults -----------------------------------------

@@ -1,8 +1,10 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from django.views.generic import RedirectView
 
 from voicebot import views
+from voicebot.api.errors import not_found as api_not_found
 
 admin.site.site_header = "Voicebot"
 admin.site.site_title = "Voicebot admin"
@@ -11,8 +13,15 @@ admin.site.index_title = "Companies, bots and calls"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("healthz", views.healthz, name="healthz"),
+    # The REST API: each app's resources beside the core ones, one schema and docs page for all.
     path("api/v1/", include("voicebot.api.urls")),
-    path("api/v1/", include("campaigns.urls")),  # the campaigns app's API, beside the core one
+    path("api/v1/", include("knowledge.api_urls")),
+    path("api/v1/", include("postcall.api_urls")),
+    path("api/v1/", include("pipelines.api_urls")),
+    path("api/v1/", include("campaigns.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    re_path(r"^api/", api_not_found),
     path("admin/try-bot/", include("pipelines.urls")),  # scenarios: "Try this bot" text chat
     path("admin/", admin.site.urls),
 ]

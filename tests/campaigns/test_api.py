@@ -5,6 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from campaigns.models import Campaign
+from tests.api.conftest import assert_error
 from tests.campaigns.conftest import PHONES, add, make_campaign
 from voicebot.models import ApiKey
 
@@ -59,8 +60,8 @@ def test_bad_input_names_the_field(api_a, bot_a, bot_b, number_b):
     ]
     for data, field, message in cases:
         response = api_a.post("/api/v1/campaigns/", data, format="json")
-        assert response.status_code == 400 and field in response.json(), (data, response.json())
-        assert message is None or message in response.json()[field][0], response.json()
+        error = assert_error(response, 400, "invalid", field=field)
+        assert message is None or message in error["fields"][field][0], error
     assert not Campaign.objects.exists()
 
 
@@ -96,32 +97,32 @@ def test_contact_lists_by_csv_file_csv_body_and_json(api_a, bot_a, number_a):
         ("+49301234570", "Anna", {"slot": "10:00"}, "pending"), ("+49301234571", "", {}, "pending"),
         ("+49301234572", "Carla", {"slot": "9"}, "pending")]
     response = api_a.post(url, {"people": []}, format="json")
-    assert response.status_code == 400 and "contacts" in response.json()
+    assert_error(response, 400, "invalid", field="contacts")
     response = api_a.post(url, {"file": SimpleUploadedFile("x.csv", b"name\nAnna\n")}, format="multipart")
-    assert response.status_code == 400 and response.json()["file"][0].startswith("no phone column")
+    assert assert_error(response, 400, "invalid", field="file")["fields"]["file"][0].startswith("no phone column")
 
 
 def test_start_pause_cancel_and_their_refusals(api_a, bot_a, number_a):
     campaign = make_campaign(bot_a, status="draft")
     base = f"/api/v1/campaigns/{campaign.pk}"
     response = api_a.post(f"{base}/start/")
-    assert response.status_code == 400
-    assert response.json() == {"contacts": ["no contact is waiting to be called; import a contact list first"]}
+    error = assert_error(response, 400, "invalid", field="contacts")
+    assert error["fields"] == {"contacts": ["no contact is waiting to be called; import a contact list first"]}
     add(campaign, *PHONES[:2])
     response = api_a.post(f"{base}/start/")
     assert response.status_code == 200 and response.json()["status"] == "running"
     assert response.json()["progress"]["contacts"]["pending"] == 2
     assert api_a.delete(f"{base}/").status_code == 409
     response = api_a.post(f"{base}/resume/")
-    assert response.status_code == 409
-    assert response.json() == {"status": ["only a paused campaign can be resumed (this one is running)"]}
+    error = assert_error(response, 409, "conflict", field="status")
+    assert error["fields"] == {"status": ["only a paused campaign can be resumed (this one is running)"]}
     assert api_a.post(f"{base}/pause/").json()["status"] == "paused"
     resumed = api_a.post(f"{base}/resume/").json()
     assert (resumed["status"], resumed["resumed_at"] is not None) == ("running", True)
     assert api_a.post(f"{base}/pause/").json()["status"] == "paused"
     assert api_a.post(f"{base}/cancel/").json()["status"] == "canceled"
     response = api_a.post(f"{base}/cancel/")
-    assert response.status_code == 409 and response.json() == {"status": ["the campaign is canceled already"]}
+    assert assert_error(response, 409, "conflict")["fields"] == {"status": ["the campaign is canceled already"]}
     assert api_a.post(f"{base}/contacts/", {"contacts": [{"phone": PHONES[3]}]}, format="json").status_code == 409
     assert api_a.delete(f"{base}/").status_code == 204
 
@@ -169,5 +170,5 @@ def test_create_with_its_contacts_in_one_request(api_a, bot_a, number_a):
     refused = api_a.post("/api/v1/campaigns/", {"name": "Broken", "bot": bot_a.pk,
                                                "file": SimpleUploadedFile("x.csv", b"name\nAnna\n")},
                          format="multipart")
-    assert refused.status_code == 400 and refused.json()["file"][0].startswith("no phone column")
+    assert assert_error(refused, 400, "invalid", field="file")["fields"]["file"][0].startswith("no phone column")
     assert not Campaign.objects.filter(name="Broken").exists()

@@ -1,4 +1,5 @@
-"""API-key authentication: ``Authorization: Bearer vb_...`` acts for one company.
+"""API-key authentication: ``Authorization: Bearer vb_...`` acts for its company (or, an
+agency key, for every company); ``voicebot.api.permissions`` enforces read-only keys.
 
 Failed key attempts are counted per client IP (``FailedAuthThrottle``); an IP past that
 rate gets 429 before its key is even looked up.
@@ -13,7 +14,7 @@ from voicebot.models import ApiKey
 
 
 class ApiKeyPrincipal:
-    """The 'user' of a request made with an API key: the key's company, nothing more."""
+    """The 'user' of a request made with an API key: the key's company (None: agency), nothing more."""
 
     is_authenticated = True
     is_active = True
@@ -26,7 +27,7 @@ class ApiKeyPrincipal:
         self.pk = None
 
     def __str__(self) -> str:
-        return f"API key {self.key.key_prefix} of {self.company}"
+        return f"API key {self.key.key_prefix} of {self.company or 'the agency'}"
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):

@@ -5,8 +5,8 @@
 * API: ``ClientRateThrottle`` (scope ``client``) counts authenticated requests per API
   key or staff user; ``FailedAuthThrottle`` (scope ``anon``) counts requests without
   valid credentials per IP: ``ApiKeyAuthentication`` refuses key attempts from an IP past
-  that rate before looking the key up, and ``exception_handler`` turns a credential-less
-  request past it into 429. Counts live in the ``throttle`` cache; when that cache (Redis)
+  that rate before looking the key up, and ``gate_unauthenticated`` (called by the API's
+  exception handler) turns a credential-less request past it into 429. Counts live in the ``throttle`` cache; when that cache (Redis)
   fails, they go to process memory for a while instead of failing the request.
 * Admin login: ``LoginLockoutBackend`` is django-axes' lockout check for logins that come
   with a request; ``login_lockout_response`` is the 429 page.
@@ -180,19 +180,16 @@ class FailedAuthThrottle(RateThrottle):
             self.throttle_success()
 
 
-def exception_handler(exc, context):
-    """DRF's handler; a request without credentials is counted, and past the rate gets 429."""
-    from rest_framework.views import exception_handler as drf_exception_handler  # imports auth.py
-
-    request = context.get("request")
+def gate_unauthenticated(exc, request):
+    """A request without credentials is counted per IP; past the rate it gets 429 instead."""
     if isinstance(exc, exceptions.NotAuthenticated) and request is not None:
         gate = FailedAuthThrottle()
         wait = gate.blocked(request)
         if wait is None:
             gate.record(request)
         else:
-            exc = exceptions.Throttled(wait)
-    return drf_exception_handler(exc, context)
+            return exceptions.Throttled(wait)
+    return exc
 
 
 # --- Admin login lockout (django-axes) -------------------------------------------------

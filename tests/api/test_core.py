@@ -1,31 +1,18 @@
-"""REST API: an API key acts for its company only; staff sessions see their companies."""
+"""REST API keys and scoping: an API key acts for its company only; staff sessions see their companies."""
 
-import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from tests.api.conftest import assert_error
 from voicebot.models import ApiKey, Bot, Call, CallTurn
-
-
-@pytest.fixture
-def key_a(company_a):
-    key, raw = ApiKey.issue(company_a, "crm")
-    return raw
-
-
-@pytest.fixture
-def api_a(key_a):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key_a}")
-    return client
 
 
 def test_requests_without_a_valid_key_are_refused(bot_a):
     client = APIClient()
     assert client.get("/api/v1/bots/").status_code in (401, 403)
     client.credentials(HTTP_AUTHORIZATION="Bearer vb_not-a-key")
-    response = client.get("/api/v1/bots/")
-    assert response.status_code == 401 and "Unknown or revoked" in response.json()["detail"]
+    error = assert_error(client.get("/api/v1/bots/"), 401, "authentication_failed")
+    assert "Unknown or revoked" in error["message"]
 
 
 def test_revoked_key_is_refused(company_a, bot_a):
@@ -37,7 +24,8 @@ def test_revoked_key_is_refused(company_a, bot_a):
     assert client.get("/api/v1/bots/").status_code == 401
 
 
-def test_key_stores_only_a_hash_and_records_use(company_a, api_a, key_a):
+def test_key_stores_only_a_hash_and_records_use(company_a, api_a):
+    key_a = api_a.raw_key
     key = ApiKey.objects.get(company=company_a)
     assert key_a not in (key.key_hash, key.key_prefix) and key.key_hash == ApiKey.hash(key_a)
     api_a.get("/api/v1/bots/")
@@ -56,19 +44,19 @@ def test_key_lists_and_reads_only_its_company(api_a, bot_a, bot_b, number_a, num
 
 def test_key_cannot_write_into_another_company(api_a, company_b, bot_b):
     response = api_a.post("/api/v1/bots/", {"company": company_b.pk, "name": "X", "slug": "x"}, format="json")
-    assert response.status_code == 400 and "company" in response.json()
+    assert_error(response, 400, "invalid", field="company")
     response = api_a.patch("/api/v1/bots/beta-desk/", {"name": "hijacked"}, format="json")
-    assert response.status_code == 404
+    assert_error(response, 404, "not_found")
     response = api_a.post("/api/v1/phone-numbers/", {"number": "+4930555000", "bot": bot_b.pk}, format="json")
-    assert response.status_code == 400 and "bot" in response.json()
+    assert_error(response, 400, "invalid", field="bot")
     assert Bot.objects.get(slug="beta-desk").name == "Beta front desk"
 
 
 def test_create_bot_defaults_to_the_keys_company_and_validates_scenarios(api_a, company_a):
     bad = [{"name": "booking", "trigger_keywords": ["book"], "collect_fields": [{"name": "p", "prompt": "?", "type": "zip"}]}]
     response = api_a.post("/api/v1/bots/", {"name": "New", "slug": "new-bot", "scenarios": bad}, format="json")
-    assert response.status_code == 400
-    assert "scenarios[0].collect_fields[0].type" in response.json()["scenarios"][0]
+    error = assert_error(response, 400, "invalid", field="scenarios")
+    assert "scenarios[0].collect_fields[0].type" in error["fields"]["scenarios"][0]
 
     good = [{"name": "booking", "trigger_keywords": ["book"]}]
     response = api_a.post("/api/v1/bots/", {"name": "New", "slug": "new-bot", "scenarios": good}, format="json")
@@ -90,7 +78,7 @@ def test_calls_list_and_detail_with_turns_scoped(api_a, bot_a, bot_b):
                                 "latency_ms": None, "interrupted": False}]
     assert api_a.get(f"/api/v1/calls/{other.pk}/").status_code == 404
     refused = api_a.post("/api/v1/calls/", {}, format="json")  # placing a call needs a bot and a number
-    assert refused.status_code == 400 and set(refused.json()) == {"bot", "to"}
+    assert set(assert_error(refused, 400, "invalid")["fields"]) == {"bot", "to"}
 
 
 def test_staff_session_sees_only_its_companies(client_a, bot_a, bot_b, company_a):

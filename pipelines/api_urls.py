@@ -1,0 +1,3 @@
+"""/api/v1/ resources of the pipelines app (see pipelines/api.py); included in voicebot/urls.py."""
+
+urlpatterns = []
