@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect
@@ -274,16 +275,31 @@ class CallAdmin(CompanyScopedAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(CompanyScopedAdmin):
-    list_display = ("name", "company", "key_prefix", "created_at", "last_used_at", "revoked_at")
-    list_filter = ("company",)
-    fields = ("company", "name", "key_prefix", "created_at", "last_used_at", "revoked_at")
+    list_display = ("name", "scope", "access", "key_prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("company", "access")
+    fields = ("company", "name", "access", "key_prefix", "created_at", "last_used_at", "revoked_at")
     readonly_fields = ("key_prefix", "created_at", "last_used_at")
     actions = ["revoke"]
+
+    @admin.display(description="acts for", ordering="company__name")
+    def scope(self, obj):
+        return obj.company or "every company (agency key)"
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if "company" in form.base_fields:
+            # Only superusers may issue agency keys (no company: every company).
+            form.base_fields["company"].required = not request.user.is_superuser
+            if request.user.is_superuser:
+                form.base_fields["company"].empty_label = "(none: an agency key, for every company)"
+        return form
 
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
-        key, raw = ApiKey.issue(obj.company, obj.name)
+        if obj.company_id is None and not request.user.is_superuser:
+            raise PermissionDenied("Only superusers may issue agency keys.")
+        key, raw = ApiKey.issue(obj.company, obj.name, access=obj.access)
         obj.pk, obj.key_prefix, obj.key_hash = key.pk, key.key_prefix, key.key_hash
         messages.warning(request, f"Copy this API key now; it will not be shown again: {raw}")
 

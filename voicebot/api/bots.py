@@ -18,6 +18,7 @@ from voicebot.api.filters import apply_filters
 from voicebot.api.scoping import CompanyScopedViewMixin
 from voicebot.api.serializers import CompanyScopedSerializer, ModelCleanMixin
 from voicebot.models import Bot, BotTool
+from voicebot.scenarios import ScenarioError, validate_scenarios
 
 BOT_SETTINGS = [
     "name", "active", "language", "greeting", "system_prompt", "voice", "stt_model", "llm_model", "temperature",
@@ -29,7 +30,17 @@ TOOL_FIELDS = ["name", "description", "parameters", "url", "secret", "requires_c
                "timeout_sec", "active"]
 
 
-class BotSerializer(CompanyScopedSerializer):
+class ScenariosField:
+    """Scenarios checked as a field, so that their errors come with the other fields' errors."""
+
+    def validate_scenarios(self, value):
+        try:
+            return validate_scenarios(value)
+        except ScenarioError as exc:
+            raise serializers.ValidationError(exc.errors) from None
+
+
+class BotSerializer(ScenariosField, CompanyScopedSerializer):
     class Meta:
         model = Bot
         fields = ["id", "company", "slug", *BOT_SETTINGS, "created_at", "updated_at"]
@@ -65,7 +76,7 @@ class ConfigToolSerializer(ModelCleanMixin, serializers.ModelSerializer):
         validators = []  # (bot, name) is unique: checked across the document instead
 
 
-class BotConfigSerializer(ModelCleanMixin, serializers.ModelSerializer):
+class BotConfigSerializer(ScenariosField, ModelCleanMixin, serializers.ModelSerializer):
     """Everything a bot is made of: settings, scenarios, tools. PUT replaces all of it."""
 
     tools = ConfigToolSerializer(many=True, required=False)

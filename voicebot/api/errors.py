@@ -62,8 +62,11 @@ def flatten_fields(detail, prefix: str = "") -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if isinstance(detail, dict):
         for key, value in detail.items():
-            name = "" if key == "non_field_errors" and not prefix else str(key)
-            path = f"{prefix}.{name}" if prefix and name else (name or prefix)
+            if isinstance(key, int):  # a list serializer's errors, by item index
+                path = f"{prefix}[{key}]"
+            else:
+                name = "" if key == "non_field_errors" and not prefix else str(key)
+                path = f"{prefix}.{name}" if prefix and name else (name or prefix)
             for field, messages in flatten_fields(value, path).items():
                 out.setdefault(field, []).extend(messages)
     elif isinstance(detail, list):
