@@ -28,7 +28,7 @@ export DO_NOT_TRACK := true
 export HF_HUB_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup demo test check lock db-stop clean browser sip-clients
+.PHONY: setup demo test check fuzz lock db-stop clean browser sip-clients
 
 setup: $(STAMP) $(LLAMA_STAMP)
 	$(PY) manage.py migrate --noinput -v 0
@@ -65,6 +65,12 @@ sip-clients:
 
 test: setup browser sip-clients
 	$(PY) -m pytest
+
+# The API fuzzer in full: Schemathesis, many generated requests per operation of the schema
+# (the test suite runs the same test with a few; FUZZ_EXAMPLES=N to change).
+FUZZ_EXAMPLES ?= 150
+fuzz: setup
+	VOICEBOT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q tests/api/test_fuzz.py
 
 check: setup
 	$(PY) manage.py check
