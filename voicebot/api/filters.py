@@ -37,12 +37,15 @@ def _field(model, path: str) -> models.Field:
 
 def parse_moment(value: str, *, end_of_day: bool = False) -> datetime.datetime | None:
     """An ISO date-time, or a date (its start, or with ``end_of_day`` the next day's start)."""
-    moment = parse_datetime(value)
-    if moment is None:
-        day = parse_date(value)
-        if day is None:
-            return None
+    try:
+        day = parse_date(value)  # a bare date first: parse_datetime reads one as its midnight
+        moment = parse_datetime(value) if day is None else None
+    except ValueError:  # well formed, but no such day or time (2026-02-30)
+        return None
+    if day is not None:
         moment = datetime.datetime.combine(day + datetime.timedelta(days=1 if end_of_day else 0), datetime.time())
+    elif moment is None:
+        return None
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment, datetime.timezone.utc)
     return moment
