@@ -10,6 +10,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 
 from voicebot.api.bots import BotSerializer
 from voicebot.api.permissions import AgencyOnly, is_agency
@@ -45,9 +46,15 @@ class CompanyViewSet(viewsets.ModelViewSet):
 
     def get_permissions(self):
         permissions = super().get_permissions()
-        if self.action in ("create", "destroy"):
+        if self.action == "create":
             permissions.append(AgencyOnly())
         return permissions
+
+    def destroy(self, request, *args, **kwargs):
+        self.get_object()  # another company's is not found, whoever asks
+        if not is_agency(request):
+            raise PermissionDenied(AgencyOnly.message)
+        return super().destroy(request, *args, **kwargs)
 
     @extend_schema(request=None, responses=BotSerializer(many=True))
     @action(detail=True, methods=["get"])
