@@ -23,7 +23,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.api.live_app import served_app
 from voicebot.models import ApiKey, Bot, BotTool, Call, CallTurn, Company, PhoneNumber
 
 EXAMPLES = int(os.environ.get("VOICEBOT_FUZZ_EXAMPLES", "6"))
@@ -53,12 +52,6 @@ def fuzz_key(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         Company.objects.filter(pk=company.pk).delete()
         PeriodicTask.objects.filter(pk__gt=tasks_before).delete()
-
-
-@pytest.fixture(scope="module")
-def live_api(fuzz_key):
-    with served_app(log_name="gunicorn-fuzz.log") as base:
-        yield base
 
 
 def fuzz(operation, *, base: str, headers: dict, failures: list) -> None:
