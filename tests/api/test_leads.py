@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -14,8 +14,6 @@ from tests.api.conftest import assert_error
 from tests.postcall.conftest import BOOKING_SCENARIOS, DEAD_LLM, store_call
 from voicebot import llm_endpoint
 from voicebot.models import Bot, Call
-
-UTC = timezone.utc
 
 
 def at(day: int, hour: int = 10) -> datetime:
@@ -41,22 +39,22 @@ def make_call(bot, started_at, *, result="lead", booking=None, lead=None, direct
 
 @pytest.fixture
 def rows(bot_a, bot_b):
-    """Company A: three calls over three days on two bots (a booking, a hot and a cold lead); company B: one."""
+    """Company A: four calls over three days on two bots (two bookings; a hot, a warm and a cold lead); B: one."""
     other_bot = Bot.objects.create(company=bot_a.company, name="Alpha night line", slug="alpha-night")
-    booked, booked_outcome = make_call(
+    _, booked_outcome = make_call(
         bot_a, at(10), result="booking", booking={"service": "cleaning", "date": "2026-11-17"},
         lead={"name": "Maria Lopez", "phone": "+4915123456789", "score": 70, "tier": "hot",
               "score_reasons": [{"signal": "asked_booking", "points": 20}, {"signal": "gave_phone", "points": 50}]})
-    warm, warm_outcome = make_call(
+    _, warm_outcome = make_call(
         bot_a, at(11), lead={"name": "=HYPERLINK(\"http://x\")", "email": "a@example.com", "score": 25,
                              "tier": "warm", "score_reasons": [{"signal": "asked_price", "points": 25}]})
-    outbound, outbound_outcome = make_call(
+    _, outbound_outcome = make_call(
         other_bot, at(12), result="booking", booking={"service": "whitening"}, direction=Call.Direction.OUTBOUND,
         from_number="+4930123456", to_number="+4917000000",
         lead={"phone": "+4917000000", "score": 5, "tier": "cold"})
-    info, info_outcome = make_call(bot_a, at(12, 15), result="information")
-    other, other_outcome = make_call(bot_b, at(11), result="booking", booking={"service": "haircut"},
-                                     lead={"name": "Bea Other", "phone": "+12125550111", "score": 90, "tier": "hot"})
+    _, info_outcome = make_call(bot_a, at(12, 15), result="information")
+    _, other_outcome = make_call(bot_b, at(11), result="booking", booking={"service": "haircut"},
+                                 lead={"name": "Bea Other", "phone": "+12125550111", "score": 90, "tier": "hot"})
     return {"booked": booked_outcome, "warm": warm_outcome, "outbound": outbound_outcome, "info": info_outcome,
             "other": other_outcome}
 
