@@ -20,8 +20,17 @@ from rest_framework.response import Response
 
 from postcall import exporting, webhooks
 from postcall.models import (
-    SUBSCRIBABLE_EVENTS, CallOutcome, Event, Lead, Period, Report, ReportSchedule, WebhookAttempt, WebhookDelivery,
-    WebhookEndpoint, validate_events,
+    SUBSCRIBABLE_EVENTS,
+    CallOutcome,
+    Event,
+    Lead,
+    Period,
+    Report,
+    ReportSchedule,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    validate_events,
 )
 from voicebot import outbound
 from voicebot.api.filters import apply_filters
@@ -114,7 +123,7 @@ class OutcomeViewSet(CompanyScopedViewMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = OutcomeSerializer
 
     def get_queryset(self):
-        queryset = super().get_queryset().select_related("call", "call__bot")
+        queryset = super().get_queryset().select_related("call", "call__bot").order_by("-call__started_at", "-pk")
         if self.action == "list":
             queryset = apply_filters(queryset, self.request.query_params, OUTCOME_FILTERS)
         return queryset
@@ -162,7 +171,7 @@ class LeadViewSet(CompanyScopedViewMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = LeadSerializer
 
     def get_queryset(self):
-        queryset = super().get_queryset().select_related("bot")
+        queryset = super().get_queryset().select_related("bot").order_by("-created_at", "-pk")
         if self.action in ("list", "export"):
             queryset = apply_filters(queryset, self.request.query_params, LEAD_FILTERS)
         return queryset
@@ -180,7 +189,7 @@ class LeadViewSet(CompanyScopedViewMixin, viewsets.ReadOnlyModelViewSet):
     def export(self, request):
         """Every lead the filters select (not one page) as a CSV attachment: a header line, then one line per
         lead (``id, created_at, company, bot, call_id, name, phone, email, score, tier, score_reasons``)."""
-        leads = self.get_queryset().order_by("-created_at", "-pk")
+        leads = self.get_queryset()
         response = StreamingHttpResponse(exporting.csv_lines(leads), content_type="text/csv; charset=utf-8")
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         response["Content-Disposition"] = f'attachment; filename="leads-{stamp}.csv"'
@@ -338,7 +347,7 @@ class WebhookDeliveryViewSet(CompanyScopedViewMixin, viewsets.ReadOnlyModelViewS
         return WebhookDeliverySerializer if self.action == "list" else WebhookDeliveryDetailSerializer
 
     def get_queryset(self):
-        queryset = super().get_queryset().select_related("endpoint")
+        queryset = super().get_queryset().select_related("endpoint").order_by("-created_at", "-pk")
         if self.action == "list":
             queryset = apply_filters(queryset, self.request.query_params, DELIVERY_FILTERS)
         else:
@@ -420,7 +429,7 @@ class ReportViewSet(CompanyScopedViewMixin, mixins.ListModelMixin, mixins.Retrie
     serializer_class = ReportSerializer
 
     def get_queryset(self):
-        queryset = super().get_queryset()
+        queryset = super().get_queryset().order_by("-period_start", "-pk")
         if self.action == "list":
             queryset = apply_filters(queryset, self.request.query_params, {"period": "period"})
         return queryset
