@@ -44,6 +44,17 @@ def _check_bots(company: Company, bots) -> list[Bot]:
     return bots
 
 
+def storage_name(name: str) -> str:
+    """The stored file's name: the upload's, cut to fit any file system's 255 bytes (with room for
+    the storage's de-duplicating suffix), its extension kept. The document keeps the full name."""
+    path = PurePath(name)
+    suffix = path.suffix if len(path.suffix) <= 16 else ""
+    stem = path.name[: len(path.name) - len(suffix)] if suffix else path.name
+    while stem and len((stem + suffix).encode()) > 180:
+        stem = stem[:-1]
+    return (stem + suffix) or "document"
+
+
 def queue_ingestion(document: KnowledgeDocument) -> None:
     """Queue the Celery ingestion once the current transaction has committed."""
     from knowledge.tasks import ingest_document
@@ -87,7 +98,7 @@ def upload_document(company: Company, name: str, data: bytes, bots=()) -> Upload
             previous.size_bytes = len(data)
             previous.file_type = file_type
             previous.status, previous.error, previous.progress = Status.PENDING, "", 0
-            previous.file.save(name, ContentFile(data), save=False)
+            previous.file.save(storage_name(name), ContentFile(data), save=False)
             previous.save()
             previous.bots.add(*bots)
             if old_file and old_file != previous.file.name:
@@ -98,7 +109,7 @@ def upload_document(company: Company, name: str, data: bytes, bots=()) -> Upload
                                 previous)
         document = KnowledgeDocument(company=company, name=name, content_hash=content_hash, size_bytes=len(data),
                                      file_type=file_type)
-        document.file.save(name, ContentFile(data), save=False)
+        document.file.save(storage_name(name), ContentFile(data), save=False)
         document.save()
         document.bots.add(*bots)
         queue_ingestion(document)

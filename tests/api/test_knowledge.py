@@ -142,6 +142,19 @@ def test_a_file_over_the_size_limit_is_rejected_and_not_stored(api_a, bot_a, set
 
 
 @pytest.mark.django_db
+def test_a_long_file_name_is_kept_on_the_document_and_shortened_on_disk(api_a, bot_a):
+    name = "料金表と予約の案内 " * 12 + ".txt"  # 124 characters, 340 bytes in UTF-8: more than a file system takes
+    for version in (b"Prices\n\nA cleaning costs 80 euros.\n", b"Prices\n\nA cleaning costs 90 euros.\n"):
+        response = upload(api_a, "alpha-desk", (name, version))
+        assert response.status_code in (200, 201), response.json()
+        [entry] = response.json()["results"]
+        assert entry["outcome"] in ("queued", "replaced") and entry["document"]["name"] == name
+    document = KnowledgeDocument.objects.get(name=name)
+    stored = document.file.name.rsplit("/", 1)[1]
+    assert stored.endswith(".txt") and len(stored.encode()) < 255 and document.file.storage.exists(document.file.name)
+
+
+@pytest.mark.django_db
 def test_an_upload_without_files_names_the_field(api_a, bot_a):
     url = "/api/v1/bots/alpha-desk/knowledge/"
     assert_error(api_a.post(url, {}, format="multipart"), 400, "invalid", field="files")
