@@ -57,6 +57,8 @@ class CompanyScopedSerializer(ModelCleanMixin, serializers.ModelSerializer):
         companies = self.context.get("companies", Company.objects.none())
         for field in fields.values():
             scope_related_field(field, companies)
+        if "company" in fields and not fields["company"].read_only:
+            fields["company"].required = False  # a company key's own; agency keys must name it (validate)
         return fields
 
     def to_internal_value(self, data):
@@ -70,6 +72,9 @@ class CompanyScopedSerializer(ModelCleanMixin, serializers.ModelSerializer):
 
     def validate(self, attrs):
         company = attrs.get("company") or getattr(self.instance, "company", None)
+        if company is None and "company" in self.fields and not self.fields["company"].read_only:
+            raise serializers.ValidationError({"company": "This field is required: this key or user acts for "
+                                                          "several companies; name the one this belongs to."})
         bot = attrs.get("bot")
         if bot is not None and company is not None and bot.company_id != company.pk:
             raise serializers.ValidationError({"bot": "This bot belongs to another company."})
