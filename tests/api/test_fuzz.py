@@ -63,7 +63,7 @@ def fuzz(operation, *, base: str, headers: dict, failures: list) -> None:
 
     try:
         run()
-    except Exception as exc:  # noqa: BLE001  every operation is tried; all failures are reported
+    except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001  every operation is tried; all are reported
         failures.append(f"{operation.label}:\n{exc}")
 
 

@@ -21,6 +21,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers, status
 
 
@@ -133,6 +134,7 @@ def exception_handler(exc, context):
     return response
 
 
+@csrf_exempt  # any method, cookie or not: the answer is the same 404 (not Django's CSRF page)
 def not_found(request, *args, **kwargs):
     """Unknown paths under /api/: the API's 404 shape, not Django's HTML page."""
     return JsonResponse(error_body("not_found", f"No API endpoint at {request.path}."), status=404)

@@ -61,6 +61,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(
                 f"\nVoicebot is running.\n  Admin:  http://127.0.0.1:{web_port}/admin/\n"
                 f"  Login:  {DEMO_USERNAME} / {DEMO_PASSWORD}   (superuser: manage.py createsuperuser)\n"
+                f"  API:    http://127.0.0.1:{web_port}/api/docs/   (a key: manage.py api_key --agency)\n"
                 f"  Health: http://127.0.0.1:{web_port}/healthz\n  Stop:   Ctrl-C\n"
             ))
             for note in notes:
