@@ -198,6 +198,9 @@ def test_lists_are_scoped_and_filtered(api_a, agency_api, documents, company_a, 
     assert ids(api_a.get(f"/api/v1/knowledge/?company={company_b.pk}")) == set()
     assert ids(agency_api.get("/api/v1/knowledge/")) == {a.pk, failed.pk, night.pk, b.pk}
     assert ids(agency_api.get(f"/api/v1/knowledge/?company={company_b.pk}")) == {b.pk}
+    # an agency key uploads for any company's bot: stored for the bot's company
+    stored = upload(agency_api, "beta-desk", ("nails.txt", b"Nails\n\nGel polish costs 35 dollars.\n"))
+    assert stored.status_code == 201 and stored.json()["results"][0]["document"]["company"] == company_b.pk
 
     row = api_a.get(f"/api/v1/knowledge/{failed.pk}/").json()
     assert set(row) == {"id", "company", "name", "file_type", "size_bytes", "status", "progress", "error", "pages",
