@@ -17,6 +17,8 @@ client sends ``end``, it is stored like a call (transport ``chat``, readable at
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -35,6 +37,8 @@ from voicebot.api.scoping import CompanyScopedViewMixin, companies_for
 from voicebot.models import Bot
 
 SLUG_PARAMETER = OpenApiParameter("slug", str, OpenApiParameter.PATH, description="The bot's slug.")
+CONVERSATION_PARAMETER = OpenApiParameter("conversation", OpenApiTypes.UUID, OpenApiParameter.PATH,
+                                          description="The conversation's id (from a chat reply).")
 
 
 class ChatRequestSerializer(serializers.Serializer):
@@ -129,6 +133,8 @@ class _BotChatMixin(CompanyScopedViewMixin):
     queryset_model = ChatConversation
 
     def bot(self, slug: str) -> Bot:
+        if "\x00" in slug or len(slug) > Bot._meta.get_field("slug").max_length:
+            raise NotFound("No bot with this slug.")  # not a slug any bot can have
         bot = (Bot.objects.filter(company__in=companies_for(self.request), slug=slug)
                .select_related("company").prefetch_related("tools").first())
         if bot is None:
@@ -136,6 +142,10 @@ class _BotChatMixin(CompanyScopedViewMixin):
         return bot
 
     def conversation(self, bot: Bot, conversation_id, *, lock: bool = False) -> ChatConversation:
+        try:
+            conversation_id = uuid.UUID(str(conversation_id))
+        except ValueError:
+            raise NotFound("No conversation with this id for this bot.") from None
         queryset = self.get_queryset().filter(bot=bot, pk=conversation_id)
         found = (queryset.select_for_update() if lock else queryset.select_related("bot")).first()
         if found is None:
@@ -207,8 +217,7 @@ class BotChatView(_BotChatMixin, generics.GenericAPIView):
 class BotChatConversationView(_BotChatMixin, generics.GenericAPIView):
     serializer_class = ChatConversationSerializer
 
-    @extend_schema(parameters=[SLUG_PARAMETER, OpenApiParameter("conversation", OpenApiTypes.UUID,
-                                                                OpenApiParameter.PATH)],
+    @extend_schema(parameters=[SLUG_PARAMETER, CONVERSATION_PARAMETER],
                    responses={200: ChatConversationSerializer}, operation_id="bots_chat_conversation")
     def get(self, request, slug: str, conversation):
         """The conversation so far: its turns, the scenario state, whether it ended and the stored call."""

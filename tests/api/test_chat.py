@@ -180,6 +180,8 @@ def test_unknown_conversation_and_bot_are_404(demo_api):
     assert_error(demo_api.post("/api/v1/bots/no-such-bot/chat/", {"text": "hi"}, format="json"), 404, "not_found")
     assert_error(demo_api.get(f"{CHAT}1b4e28ba-2fa1-11d2-883f-0016d3cca427/"), 404, "not_found")
     assert_error(demo_api.get(f"{CHAT}not-a-uuid/"), 404, "not_found")
+    for slug in ("no.such", "caf%C3%A9", "a%00b", "x" * 300):  # slugs no bot can have: the view's 404 too
+        assert_error(demo_api.post(f"/api/v1/bots/{slug}/chat/", {"text": "hi"}, format="json"), 404, "not_found")
 
 
 @pytest.mark.django_db
