@@ -266,7 +266,7 @@ class CallViewSet(CompanyScopedViewMixin, mixins.CreateModelMixin, viewsets.Read
             queryset = queryset.filter(started_at__lt=until) if until_date else queryset.filter(started_at__lte=until)
         phone = _text_param(params, "phone_number")
         if phone:
-            countries = set(companies_for(self.request).values_list("country", flat=True).distinct()[:20])
+            countries = set(companies_for(self.request).order_by().values_list("country", flat=True).distinct()[:20])
             queryset = queryset.filter(phone_number_query(phone, countries or {settings.DEFAULT_COUNTRY}))
         text = _text_param(params, "q")
         if text:  # EXISTS, not a join: a call with many matching turns is listed once
