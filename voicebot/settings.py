@@ -189,6 +189,7 @@ SPECTACULAR_SETTINGS = {
         "ContactStatusEnum": "campaigns.models.Contact.Status",
         "DocumentStatusEnum": "knowledge.models.KnowledgeDocument.Status",
         "DeliveryStatusEnum": "postcall.models.WebhookDelivery.Status",
+        "UploadOutcomeEnum": "knowledge.api.UPLOAD_OUTCOMES",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
