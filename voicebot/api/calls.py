@@ -11,14 +11,9 @@ reverse relations (``call.outcome``, ``call.lead``): voicebot does not import po
 
 from __future__ import annotations
 
-import datetime
-import re
-
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
 from django.http import FileResponse
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
@@ -41,13 +36,14 @@ Lead = Call._meta.get_field("lead").related_model
 
 LIST_FILTERS = {
     "bot": "bot__slug",
+    "since": "started_at__gte",  # a date: from its start (UTC)
+    "until": "started_at__lte",  # a date: to its end (UTC)
     "direction": "direction",
     "status": "status",
     "transport": "transport",
     "outcome": "outcome__result",
     "lead_tier": "lead__tier",
 }
-DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 MAX_TEXT_PARAM_CHARS = 200
 
 # Recordings are WAV (pipelines/live/recorder.py); other audio an admin may have attached gets its type.
@@ -178,29 +174,6 @@ def _text_param(params, name: str) -> str:
     return value
 
 
-def _moment_param(params, name: str, *, end_of_day: bool = False) -> datetime.datetime | None:
-    """``?since=``/``?until=``: an ISO date-time, or a date (its start; with ``end_of_day`` the next day's start).
-
-    A well-formed but impossible value (2026-13-01, 25:00) is a 400 naming the parameter, not a 500."""
-    raw = (params.get(name) or "").strip()
-    if not raw:
-        return None
-    moment = None
-    try:
-        if DATE_RE.fullmatch(raw):
-            day = datetime.date.fromisoformat(raw) + datetime.timedelta(days=1 if end_of_day else 0)
-            moment = datetime.datetime.combine(day, datetime.time())
-        else:
-            moment = parse_datetime(raw)
-    except ValueError:
-        moment = None
-    if moment is None:
-        raise field_error(name, f"'{raw[:40]}' is not a date (2026-12-01) or ISO date-time (2026-12-01T09:00:00Z).")
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, datetime.timezone.utc)
-    return moment
-
-
 def phone_number_query(raw: str, countries) -> Q:
     """Calls from or to ``raw``: as given, and as E.164 read in each of ``countries`` (also in sip:/tel: URIs)."""
     numbers = {raw}
@@ -253,17 +226,10 @@ class CallViewSet(CompanyScopedViewMixin, mixins.CreateModelMixin, viewsets.Read
         return queryset
 
     def filter_list(self, queryset, params):
-        for name in (*LIST_FILTERS, "since", "until"):
+        for name in LIST_FILTERS:
             if "\x00" in (params.get(name) or ""):
                 raise field_error(name, "Null characters are not allowed.")
         queryset = apply_filters(queryset, params, LIST_FILTERS)
-        since = _moment_param(params, "since")
-        if since is not None:
-            queryset = queryset.filter(started_at__gte=since)
-        until = _moment_param(params, "until", end_of_day=True)
-        if until is not None:  # a date: up to the end of that day; a date-time: up to and including it
-            until_date = DATE_RE.fullmatch(params["until"].strip())
-            queryset = queryset.filter(started_at__lt=until) if until_date else queryset.filter(started_at__lte=until)
         phone = _text_param(params, "phone_number")
         if phone:
             countries = set(companies_for(self.request).order_by().values_list("country", flat=True).distinct()[:20])
