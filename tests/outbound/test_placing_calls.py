@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from pipelines.call_store import CallRecord, TurnRecord, save_call_record
 from pipelines.config import BotConfig
+from tests.api.conftest import assert_error
 from voicebot.models import ApiKey, Call, PhoneNumber
 from voicebot.outbound_calls import DIAL_TASK, record_status
 
@@ -45,17 +46,17 @@ def test_the_api_places_a_queued_call_and_queues_its_dialling(api_a, twilio_numb
 
 def test_bad_call_requests_name_the_field_and_place_nothing(api_a, bot_a, bot_b, queued):
     """Nothing stored, nothing queued; the 400 names the field (on_commit never runs: nothing is committed)."""
-    assert place(api_a).json() == {"from": [f"bot 'alpha-desk' has no active Twilio, Telnyx, Plivo or SIP number "
-                                            "to call from; add one or name one in 'from'"]}
+    assert assert_error(place(api_a), 400, "invalid")["fields"] == {"from": [
+        "bot 'alpha-desk' has no active Twilio, Telnyx, Plivo or SIP number to call from; add one or name one in 'from'"]}
     PhoneNumber.objects.create(company=bot_a.company, bot=bot_a, number="+4930123456", provider="twilio")
     response = place(api_a, to="12")
-    assert response.status_code == 400 and "not a valid phone number" in response.json()["to"][0]
+    assert "not a valid phone number" in assert_error(response, 400, field="to")["fields"]["to"][0]
     response = place(api_a, bot="beta-desk")  # another company's bot does not exist for this key
-    assert response.status_code == 400 and "bot" in response.json()
+    assert_error(response, 400, field="bot")
     response = place(api_a, **{"from": "+12125550100"})
-    assert response.status_code == 400 and "not an active Twilio" in response.json()["from"][0]
+    assert "not an active Twilio" in assert_error(response, 400, field="from")["fields"]["from"][0]
     response = place(api_a, variables={"name": {"nested": 1}})
-    assert response.status_code == 400 and "variables" in response.json()
+    assert_error(response, 400, field="variables.name")
     assert not Call.objects.exists() and queued == []
 
 
