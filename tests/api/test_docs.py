@@ -13,8 +13,9 @@ def test_schema_validates_without_a_warning(tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
     text = target.read_text()
     for path in ("/api/v1/companies/{id}/bots/:", "/api/v1/bots/{slug}/config/:", "/api/v1/bots/{slug}/knowledge/:",
-                 "/api/v1/bots/{slug}/knowledge/search/:", "/api/v1/bots/{slug}/chat/:", "/api/v1/calls/{id}/recording/:",
-                 "/api/v1/leads/export/:", "/api/v1/webhook-deliveries/{id}/replay/:", "/api/v1/campaigns/:"):
+                 "/api/v1/bots/{slug}/knowledge/search/:", "/api/v1/bots/{slug}/chat/:",
+                 "/api/v1/calls/{id}/recording/:", "/api/v1/leads/export/:",
+                 "/api/v1/webhook-deliveries/{id}/replay/:", "/api/v1/campaigns/:"):
         assert path in text, path
     assert "bearerFormat: vb_..." in text and "Error:" in text
 

@@ -21,7 +21,6 @@ import re
 
 import pytest
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from campaigns.models import Campaign, Contact
 from knowledge.models import KnowledgeDocument

@@ -47,7 +47,8 @@ def test_the_api_places_a_queued_call_and_queues_its_dialling(api_a, twilio_numb
 def test_bad_call_requests_name_the_field_and_place_nothing(api_a, bot_a, bot_b, queued):
     """Nothing stored, nothing queued; the 400 names the field (on_commit never runs: nothing is committed)."""
     assert assert_error(place(api_a), 400, "invalid")["fields"] == {"from": [
-        "bot 'alpha-desk' has no active Twilio, Telnyx, Plivo or SIP number to call from; add one or name one in 'from'"]}
+        "bot 'alpha-desk' has no active Twilio, Telnyx, Plivo or SIP number to call from; "
+        "add one or name one in 'from'"]}
     PhoneNumber.objects.create(company=bot_a.company, bot=bot_a, number="+4930123456", provider="twilio")
     response = place(api_a, to="12")
     assert "not a valid phone number" in assert_error(response, 400, field="to")["fields"]["to"][0]

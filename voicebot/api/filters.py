@@ -47,7 +47,7 @@ def parse_moment(value: str, *, end_of_day: bool = False) -> datetime.datetime |
     elif moment is None:
         return None
     if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, datetime.timezone.utc)
+        moment = timezone.make_aware(moment, datetime.UTC)
     return moment
 
 

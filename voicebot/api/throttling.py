@@ -6,8 +6,9 @@
   key or staff user; ``FailedAuthThrottle`` (scope ``anon``) counts requests without
   valid credentials per IP: ``ApiKeyAuthentication`` refuses key attempts from an IP past
   that rate before looking the key up, and ``gate_unauthenticated`` (called by the API's
-  exception handler) turns a credential-less request past it into 429. Counts live in the ``throttle`` cache; when that cache (Redis)
-  fails, they go to process memory for a while instead of failing the request.
+  exception handler) turns a credential-less request past it into 429. Counts live in the
+  ``throttle`` cache; when that cache (Redis) fails, they go to process memory for a while
+  instead of failing the request.
 * Admin login: ``LoginLockoutBackend`` is django-axes' lockout check for logins that come
   with a request; ``login_lockout_response`` is the 429 page.
 """
