@@ -29,7 +29,6 @@ from rest_framework.response import Response
 
 from pipelines.chat_views import MAX_MESSAGE_CHARS
 from pipelines.config import BotConfig
-from pipelines.dialogue.actions import ActionResult
 from pipelines.dialogue.chat import ChatSession
 from pipelines.models import ChatConversation
 from voicebot.api.errors import Conflict
@@ -111,24 +110,6 @@ class ChatConversationSerializer(serializers.Serializer):
                 for role, text, at_ms, _latency, kind in conversation.snapshot.get("turns", [])]
 
 
-# ChatSession.snapshot() leaves out what earlier turns' LLM replies were checked against
-# (grounding) and what the bot's tools did (the action log): both go into the stored call's
-# metrics, so they are kept beside the snapshot, for a conversation spread over requests.
-
-def _session(config: BotConfig, snapshot: dict) -> ChatSession:
-    chat = ChatSession.from_snapshot(config, snapshot)
-    chat.grounding = list(snapshot.get("grounding", []))
-    chat.engine.actions.log.results = [
-        ActionResult(tool=a["tool"], event=a["event"], ok=a["ok"], status=a["status"], error=a["error"],
-                     delivery_id=a["delivery"], duration_ms=a["ms"])
-        for a in snapshot.get("actions", [])]
-    return chat
-
-
-def _snapshot(chat: ChatSession) -> dict:
-    return {**chat.snapshot(), "grounding": chat.grounding, "actions": chat.engine.actions.log.as_list()}
-
-
 class _BotChatMixin(CompanyScopedViewMixin):
     queryset_model = ChatConversation
 
@@ -189,7 +170,7 @@ class BotChatView(_BotChatMixin, generics.GenericAPIView):
                 conversation = self.conversation(bot, data["conversation"], lock=True)
                 if conversation.ended:
                     raise Conflict("This conversation has ended; start a new one (leave out conversation).")
-                chat = _session(config, conversation.snapshot)
+                chat = ChatSession.from_snapshot(config, conversation.snapshot)
             else:
                 conversation = ChatConversation(company=bot.company, bot=bot)
                 chat = ChatSession(config)
@@ -202,7 +183,7 @@ class BotChatView(_BotChatMixin, generics.GenericAPIView):
             ended = bot_ended or data.get("end", False)
             if ended and chat.stored_call_id is None:
                 chat.end("" if bot_ended else "caller_hangup")  # idempotent; spooled if it cannot be stored
-            conversation.snapshot = _snapshot(chat)
+            conversation.snapshot = chat.snapshot()
             conversation.state = chat.engine.state()
             if ended:
                 conversation.ended_at = timezone.now()

@@ -62,6 +62,12 @@ class ActionLog:
             for r in self.results
         ]
 
+    @classmethod
+    def from_list(cls, items: list[dict]) -> "ActionLog":
+        """The log back from ``as_list()`` (a conversation kept between requests)."""
+        return cls([ActionResult(tool=a["tool"], event=a["event"], ok=a["ok"], status=a["status"], error=a["error"],
+                                 delivery_id=a["delivery"], duration_ms=a["ms"]) for a in items])
+
 
 class ActionRunner:
     """Calls a bot's tools (``ToolConfig``-like objects: name, url, secret, timeout_sec...)."""

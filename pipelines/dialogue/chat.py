@@ -23,7 +23,7 @@ from django.conf import settings
 
 from pipelines.call_store import CallRecord, TurnRecord, save_call_record
 from pipelines.config import BotConfig
-from pipelines.dialogue.actions import ActionRunner
+from pipelines.dialogue.actions import ActionLog, ActionRunner
 from pipelines.dialogue.engine import DialogueEngine, Reply
 from pipelines.dialogue.keys import entry_of
 from pipelines.dialogue.llm import ChatLLM
@@ -169,6 +169,9 @@ class ChatSession:
             "started_at": self.started_at.isoformat(), "llm_turns": self.llm_turns,
             "turns": [[t.role, t.text, t.at_ms, t.latency_ms, t.kind] for t in self.turns],
             "engine": self.engine.snapshot(), "stored_call_id": self.stored_call_id,
+            # What earlier LLM replies were checked against, and what the tools did: the stored
+            # call's metrics need them however many requests the conversation took.
+            "grounding": self.grounding, "actions": self.engine.actions.log.as_list(),
         }
 
     @classmethod
@@ -180,4 +183,6 @@ class ChatSession:
         session.turns = [_Turn(*t) for t in data["turns"]]
         session.engine.restore(data["engine"])
         session.stored_call_id = data.get("stored_call_id")
+        session.grounding = list(data.get("grounding", []))
+        session.engine.actions.log = ActionLog.from_list(data.get("actions", []))
         return session

@@ -91,3 +91,16 @@ def test_an_invalid_scenario_config_is_refused_with_the_field_named(client_a, bo
     assert client_a.post(url, _bot_form(bot_a, good)).status_code == 302
     bot_a.refresh_from_db()
     assert bot_a.scenarios[0]["collect_fields"][0]["type"] == "phone"
+
+
+def test_a_booking_over_several_admin_requests_keeps_what_its_tool_did(demo_client, demo_bot, receiver):
+    """The chat is rebuilt from the session on each request: the action log must survive that."""
+    url = reverse("try_bot", args=[demo_bot.pk])
+    demo_client.get(url)
+    for line in ("I'd like to book an appointment", "A manicure, please", "next Tuesday", "half past four",
+                 "two one two, five five five, oh one two three", "yes, that's right"):
+        assert demo_client.post(url, {"message": line}).status_code == 302
+    assert len(receiver.requests) == 1  # the booking was delivered, in the last request
+    demo_client.post(url, {"action": "end"})
+    actions = Call.objects.get(bot=demo_bot).metrics["scenario_engine"]["actions"]
+    assert len(actions) == 1 and actions[0]["ok"] is True
