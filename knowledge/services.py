@@ -1,4 +1,4 @@
-"""What the admin, the commands and (later) the API do with documents.
+"""What the admin, the commands and the API do with documents.
 
 ``upload_documents`` validates and stores each file and queues its ingestion;
 the same bytes twice make one document (found by SHA-256), the same name with

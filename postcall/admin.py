@@ -22,7 +22,7 @@ from postcall.models import (
     WebhookEndpoint,
 )
 from voicebot import outbound
-from voicebot.admin import CallAdmin
+from voicebot.admin_calls import CallAdmin
 from voicebot.admin_scoping import CompanyScopedAdmin
 from voicebot.models import Call
 
