@@ -64,11 +64,41 @@ def try_a_campaign(http: httpx.Client) -> None:
     assert "Export results (CSV)" in page and "3 / 3 (100%, 3 reached)" in page
 
 
+def try_the_demo_bot(http: httpx.Client, receiver: str) -> None:
+    """As a new user would: the salon's documents are ingested, the bot answers its opening hours and a
+    price from them, and a booking reaches the demo receiver (the salon's booking system), signed."""
+    def ready():
+        documents = http.get("/api/v1/knowledge/").json()["results"]
+        statuses = sorted(d["status"] for d in documents)
+        return documents if statuses == ["ready"] * 3 else None
+
+    wait_until(ready, 120, interval=1, what="the demo's three documents to be ingested")
+
+    def chat(text, conversation=None):
+        body = {"text": text} if conversation is None else {"text": text, "conversation": conversation}
+        response = http.post("/api/v1/bots/elegant-receptionist/chat/", json=body,
+                             headers={"X-CSRFToken": http.cookies["csrftoken"]})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    hours = chat("What are your opening hours on Saturday?")
+    assert "10" in hours["reply"] and "4" in hours["reply"], hours
+    price = chat("How much is a gel manicure?")
+    assert "35" in price["reply"], price
+    conversation = chat("I'd like to book an appointment")["conversation"]
+    for line in ("A manicure, please", "next Tuesday", "half past four", "two one two, five five five, oh one two three"):
+        chat(line, conversation)
+    done = chat("yes, that's right", conversation)
+    assert done["reply"] == "You're booked. See you soon!", done  # the receiver's answer, spoken
+    bookings = httpx.get(receiver, timeout=5).json()["bookings"]
+    assert bookings and bookings[-1]["service"] == "manicure" and bookings[-1]["phone"] == "+12125550123"
+
+
 def test_demo_serves_admin_with_demo_data_and_stops_everything_on_sigint(demo_env):
-    web, runner, callees = free_port(), free_port(), free_port()
+    web, runner, callees, receiver = free_port(), free_port(), free_port(), free_port()
     proc = subprocess.Popen(
         [sys.executable, "manage.py", "demo", "--web-port", str(web), "--runner-port", str(runner),
-         "--callees-port", str(callees)],
+         "--callees-port", str(callees), "--receiver-port", str(receiver)],
         cwd=settings.BASE_DIR, env=demo_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     output = []
@@ -92,6 +122,7 @@ def test_demo_serves_admin_with_demo_data_and_stops_everything_on_sigint(demo_en
         names = " ".join(" ".join(c.cmdline()) for c in children)
         assert "runserver" in names and "worker" in names and "beat" in names and "llama-server" in names
         assert "fake_callees" in names  # no Twilio account here: calls out go to the local fake
+        assert "demo_receiver" in names  # the salon's booking system and webhook receiver
 
         with httpx.Client(base_url=f"http://127.0.0.1:{web}", timeout=10) as http:
             login = http.get("/admin/login/")
@@ -110,6 +141,7 @@ def test_demo_serves_admin_with_demo_data_and_stops_everything_on_sigint(demo_en
             link = http.get(button).headers["location"]
             assert link.startswith(f"http://127.0.0.1:{runner}/call/elegant-receptionist?token=")
             assert httpx.get(link, timeout=10).status_code == 200
+            try_the_demo_bot(http, f"http://127.0.0.1:{receiver}/")
             try_a_campaign(http)
         # A simulated Twilio call, signed as Twilio signs, goes through the demo's runner and is stored.
         simulated = subprocess.run(

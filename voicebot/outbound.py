@@ -8,8 +8,10 @@ cloud's metadata endpoint (SSRF).
   ``Host`` header and TLS SNI / certificate check keep the real name), so a resolver that
   answers differently the second time (DNS rebinding) cannot redirect it;
 - only globally routable addresses, unless ``OUTBOUND_ALLOW_PRIVATE`` (loopback, RFC 1918,
-  CGNAT 100.64/10, ULA...); link-local (169.254/16, fe80::/10), cloud metadata,
-  multicast, unspecified and reserved addresses never;
+  CGNAT 100.64/10, ULA...) or the URL's origin is one of ``OUTBOUND_ALLOWED_ORIGINS`` (one
+  known local receiver, such as the demo's, without opening every private address);
+  link-local (169.254/16, fe80::/10), cloud metadata, multicast, unspecified and reserved
+  addresses never;
 - no redirects, no proxy from the environment, a deadline per request and at most
   ``OUTBOUND_MAX_RESPONSE_BYTES`` of a reply read;
 - error replies are kept only as a short sanitised excerpt (``OUTBOUND_ERROR_EXCERPT_CHARS``).
@@ -134,6 +136,18 @@ def parse_url(url: str) -> httpx.URL:
     return parsed
 
 
+def origin_of(parsed) -> str:
+    """``scheme://host:port`` of a parsed URL, the port always written (http://127.0.0.1:80)."""
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    return f"{parsed.scheme}://{parsed.host.lower()}:{port}"
+
+
+def allowed_origins() -> frozenset[str]:
+    """``OUTBOUND_ALLOWED_ORIGINS`` in ``origin_of``'s form."""
+    return frozenset(origin_of(parse_url(origin.rstrip("/") + "/")) for origin in settings.OUTBOUND_ALLOWED_ORIGINS
+                     if origin.strip())
+
+
 def check_url(url: str, *, resolve_host: bool = True, unresolved_ok: bool = False,
               allow_private: bool | None = None) -> Target:
     """Raise OutboundRefused saying what is wrong with ``url`` as a target; else the Target.
@@ -146,7 +160,7 @@ def check_url(url: str, *, resolve_host: bool = True, unresolved_ok: bool = Fals
     if not resolve_host:
         return Target(parsed, None)
     if allow_private is None:
-        allow_private = settings.OUTBOUND_ALLOW_PRIVATE
+        allow_private = settings.OUTBOUND_ALLOW_PRIVATE or origin_of(parsed) in allowed_origins()
     host = parsed.raw_host.decode("ascii")
     try:
         addresses = resolve(host, parsed.port or (443 if parsed.scheme == "https" else 80))

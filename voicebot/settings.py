@@ -15,7 +15,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from voicebot import embedded_db, local_secret
+from voicebot import embedded_db, local_secret, logs
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # the docs page's Swagger UI files, served locally
     "django_celery_beat",
     "axes",  # admin login lockout (see "Security" below)
+    "django_ace",  # the bot page's scenario editor (Ace, served from our static files)
     "voicebot",
     "knowledge",
     "postcall",
@@ -244,6 +245,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # Libraries only warn unless VOICEBOT_VERBOSE=1 (voicebot/logs.py).
+    "loggers": logs.python_levels(),
 }
 
 # --- Knowledge base (knowledge/) ------------------------------------------------
@@ -297,6 +300,9 @@ POSTCALL_WEBHOOK_ALLOW_PRIVATE = env.bool("POSTCALL_WEBHOOK_ALLOW_PRIVATE", defa
 # Only globally routable addresses unless private ones are allowed (loopback, RFC 1918,
 # CGNAT 100.64/10...); link-local (cloud metadata) is always refused.
 OUTBOUND_ALLOW_PRIVATE = env.bool("VOICEBOT_OUTBOUND_ALLOW_PRIVATE", default=POSTCALL_WEBHOOK_ALLOW_PRIVATE)
+# Origins (scheme://host:port) allowed even on a private address: one known local receiver
+# (`manage.py demo` sets its demo receiver's) without allowing every private address.
+OUTBOUND_ALLOWED_ORIGINS = env.list("VOICEBOT_OUTBOUND_ALLOWED_ORIGINS", default=[])
 OUTBOUND_MAX_RESPONSE_BYTES = env.int("VOICEBOT_OUTBOUND_MAX_RESPONSE_BYTES", default=256 * 1024)
 OUTBOUND_ERROR_EXCERPT_CHARS = env.int("VOICEBOT_OUTBOUND_ERROR_EXCERPT_CHARS", default=200)
 

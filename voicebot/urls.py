@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -13,6 +14,8 @@ admin.site.index_title = "Companies, bots and calls"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("healthz", views.healthz, name="healthz"),
+    # Browsers ask every page for one: a real icon rather than a 404 line per page in the log.
+    path("favicon.ico", RedirectView.as_view(url=static("voicebot/favicon.svg"), permanent=True)),
     # The REST API: each app's resources beside the core ones, one schema and docs page for all.
     path("api/v1/", include("voicebot.api.urls")),
     path("api/v1/", include("knowledge.api_urls")),

@@ -26,6 +26,9 @@ class Command(BaseCommand):
 
         from pipelines.live.runner import create_app
         from telephony import listeners
+        from voicebot import logs
 
+        logs.quiet_loguru()  # Pipecat's DEBUG lines only with VOICEBOT_VERBOSE=1
         uvicorn.run(create_app(listeners=listeners.from_settings), host=opts["host"], port=opts["port"],
-                    log_level="info", ws="websockets", ws_ping_interval=opts["ws_ping_interval"] or None)
+                    log_level="info", ws="websockets", ws_ping_interval=opts["ws_ping_interval"] or None,
+                    access_log=logs.verbose())

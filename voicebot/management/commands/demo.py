@@ -34,6 +34,9 @@ class Proc:
     popen: subprocess.Popen | None = None
 
 
+DEFAULT_RECEIVER_PORT = 8791
+
+
 class Command(BaseCommand):
     help = "Run web, call runner, Celery worker and beat (and the local LLM) until Ctrl-C."
 
@@ -42,15 +45,27 @@ class Command(BaseCommand):
         parser.add_argument("--runner-port", type=int, default=settings.RUNNER_PORT)
         parser.add_argument("--callees-port", type=int, default=8790,
                             help="Where the fake Twilio (manage.py fake_callees) listens when no Twilio account is set.")
+        parser.add_argument("--receiver-port", type=int, default=DEFAULT_RECEIVER_PORT,
+                            help="Where the demo receiver (the demo client's booking system and webhooks) listens.")
         parser.add_argument("--no-seed", action="store_true", help="Do not create the demo company and login.")
+        parser.add_argument("--verbose", action="store_true",
+                            help="Every library's log lines too (Pipecat's debug, each request and task).")
 
-    def handle(self, *args, web_port, runner_port, no_seed, callees_port=8790, **options):
+    def handle(self, *args, web_port, runner_port, no_seed, callees_port=8790,
+               receiver_port=DEFAULT_RECEIVER_PORT, verbose=False, **options):
+        if verbose:
+            os.environ["VOICEBOT_VERBOSE"] = "1"
+        receiver = f"http://127.0.0.1:{receiver_port}"
+        # The demo receiver is on loopback: allowed to the guarded client by its origin alone.
+        os.environ["VOICEBOT_OUTBOUND_ALLOWED_ORIGINS"] = ",".join(
+            filter(None, [os.environ.get("VOICEBOT_OUTBOUND_ALLOWED_ORIGINS", ""), receiver]))
+        settings.OUTBOUND_ALLOWED_ORIGINS = os.environ["VOICEBOT_OUTBOUND_ALLOWED_ORIGINS"].split(",")
         call_command("migrate", interactive=False, verbosity=0)
         if not no_seed:
-            call_command("seed_demo")
+            call_command("seed_demo", documents=True, receiver=receiver)
         notes = self.security_env(runner_port)
         callees = self.fake_twilio_env(callees_port, notes)
-        procs = self.plan(web_port, runner_port, callees=callees)
+        procs = self.plan(web_port, runner_port, callees=callees, receiver_port=receiver_port, verbose=verbose)
         self.stopping = False
         signal.signal(signal.SIGINT, self.on_signal)
         signal.signal(signal.SIGTERM, self.on_signal)
@@ -109,7 +124,8 @@ class Command(BaseCommand):
                      f"Bots -> Receptionist -> Call a number, or Campaigns -> Add with campaigns/examples/contacts.csv.")
         return port
 
-    def plan(self, web_port: int, runner_port: int, *, callees: int | None = None) -> list[Proc]:
+    def plan(self, web_port: int, runner_port: int, *, callees: int | None = None,
+             receiver_port: int | None = None, verbose: bool = False) -> list[Proc]:
         python, manage = sys.executable, str(settings.BASE_DIR / "manage.py")
         procs = []
         env_url = os.environ.get("VOICEBOT_LLM_BASE_URL")
@@ -129,9 +145,14 @@ class Command(BaseCommand):
         if callees is not None:
             procs.append(Proc("callees", [python, manage, "fake_callees", "--port", str(callees)],
                               ready_url=f"http://127.0.0.1:{callees}/"))
+        if receiver_port is not None:
+            procs.append(Proc("receiver", [python, manage, "demo_receiver", "--port", str(receiver_port)],
+                              ready_url=f"http://127.0.0.1:{receiver_port}/"))
         celery = [python, "-m", "celery", "-A", "voicebot"]
         procs.append(Proc("worker", celery + ["worker", "-l", "info", "--concurrency", "2"]))
-        procs.append(Proc("beat", celery + ["beat", "-l", "info", "-s", str(settings.DATA_DIR / "celerybeat-schedule")]))
+        # Beat says "sending due task" every 10 s (the campaign ticker): only warnings, unless --verbose.
+        procs.append(Proc("beat", celery + ["beat", "-l", "info" if verbose else "warning",
+                                            "-s", str(settings.DATA_DIR / "celerybeat-schedule")]))
         return procs
 
     def start(self, proc: Proc) -> None:

@@ -1,15 +1,23 @@
 """Seed a demo company, a receptionist bot with a booking scenario, a number and a staff login.
 
+``--documents`` also uploads the salon's handbook, price list and policies (eval/salon/docs,
+the documents the evaluation asks about) for the bot to answer from; ``--receiver URL``
+points the booking scenario's ``booking_created`` tool and a webhook endpoint at the demo
+receiver (``manage.py demo_receiver``), signed with its secret. ``manage.py demo`` passes both.
+
 Idempotent: running it again updates the same rows instead of adding more.
 """
 
+from pathlib import Path
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from voicebot.apps import STAFF_GROUP
-from voicebot.models import Bot, Company, PhoneNumber
+from voicebot.models import Bot, BotTool, Company, PhoneNumber
 from voicebot.scenarios import validate_scenarios
 
 DEMO_USERNAME = "demo"
@@ -63,11 +71,21 @@ DEMO_SCENARIOS = [
 ]
 
 
+DEMO_DOCUMENTS = ("handbook.md", "price-list.md", "policies.md")
+BOOKING_TOOL = "booking_created"  # the booking scenario's on_complete
+
+
 class Command(BaseCommand):
     help = "Create (or update) the demo company, bot, phone number and staff login."
 
+    def add_arguments(self, parser):
+        parser.add_argument("--documents", action="store_true",
+                            help="Upload the salon's documents (ingested by the Celery worker).")
+        parser.add_argument("--receiver", metavar="URL",
+                            help="The demo receiver (manage.py demo_receiver) for the booking tool and a webhook.")
+
     @transaction.atomic
-    def handle(self, *args, **options):
+    def handle(self, *args, documents=False, receiver=None, **options):
         company, _ = Company.objects.update_or_create(
             slug="elegant-beauty",
             defaults={
@@ -114,8 +132,36 @@ class Command(BaseCommand):
         user.save()
         user.groups.add(Group.objects.get(name=STAFF_GROUP))
         company.staff.add(user)
+        extras = []
+        if documents:
+            extras.append(self.upload_documents(company, bot))
+        if receiver:
+            extras.append(self.connect_receiver(company, bot, receiver.rstrip("/")))
+        for line in extras:
+            self.stdout.write(line)
         self.stdout.write(
             self.style.SUCCESS(f"Demo ready: company '{company.slug}', bot '{bot.slug}', numbers {DEMO_NUMBER} (Twilio) and "
                                f"{DEMO_SIP_NUMBER} (SIP), "
                                f"staff login {DEMO_USERNAME} / {DEMO_PASSWORD}")
         )
+
+    def upload_documents(self, company, bot) -> str:
+        from knowledge.services import upload_document
+
+        folder = Path(settings.BASE_DIR) / "eval" / "salon" / "docs"
+        outcomes = [upload_document(company, name, (folder / name).read_bytes(), bots=[bot]).outcome
+                    for name in DEMO_DOCUMENTS]
+        return f"Demo documents: {', '.join(f'{n} ({o})' for n, o in zip(DEMO_DOCUMENTS, outcomes))}"
+
+    def connect_receiver(self, company, bot, receiver: str) -> str:
+        from postcall.models import WebhookEndpoint
+        from voicebot.management.commands.demo_receiver import demo_secret
+
+        secret = demo_secret()
+        BotTool.objects.update_or_create(bot=bot, name=BOOKING_TOOL, defaults={
+            "description": "Create the booking in the salon's calendar (the demo receiver).",
+            "url": f"{receiver}/bookings", "secret": secret, "timeout_sec": 5, "active": True})
+        WebhookEndpoint.objects.update_or_create(company=company, url=f"{receiver}/webhooks", defaults={
+            "events": ["call.ended", "lead.captured", "booking.created"], "secret": secret, "active": True,
+            "description": "Demo receiver (manage.py demo_receiver)"})
+        return f"Demo receiver: booking tool and webhooks -> {receiver}"
