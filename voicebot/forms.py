@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.html import format_html, format_html_join
 
+from voicebot import model_choices
 from voicebot.models import Bot
 from voicebot.scenarios import ScenarioError, dump_text, parse_scenarios
+
+try:  # a code editor with line numbers; its Ace files are served from our own static files
+    from django_ace import AceWidget
+except ImportError:  # pragma: no cover - django-ace is in requirements/base.txt
+    AceWidget = None
 
 SCENARIO_HELP = (
     "YAML. A list of scenarios, each with name, trigger_keywords (and optional example_phrases: callers' "
@@ -39,8 +46,37 @@ class ScenarioYamlField(forms.CharField):
             raise forms.ValidationError(exc.errors) from None
 
 
+def scenario_widget():
+    if AceWidget is None:
+        return ScenarioYamlField.widget
+    return AceWidget(mode="yaml", theme="chrome", width="100%", height="420px", tabsize=2, usesofttabs=True,
+                     showprintmargin=False, useworker=False, toolbar=False, fontsize="13px",
+                     attrs={"spellcheck": "false"})
+
+
+class SuggestingInput(forms.TextInput):
+    """A free text box with a list of suggestions (an HTML datalist): pick one, or type a path."""
+
+    def __init__(self, attrs=None, suggestions=()):
+        super().__init__(attrs)
+        self.suggestions = list(suggestions)
+
+    def render(self, name, value, attrs=None, renderer=None):
+        attrs = {**(attrs or {}), "list": f"{name}-choices", "autocomplete": "off"}
+        box = super().render(name, value, attrs, renderer)
+        options = format_html_join("", '<option value="{}"></option>', ((s,) for s in self.suggestions))
+        return format_html('{}<datalist id="{}-choices">{}</datalist>', box, name, options)
+
+
 class BotAdminForm(forms.ModelForm):
-    scenarios = ScenarioYamlField()
+    """The bot page's form: voice and models checked against what is installed or served.
+
+    Voice and speech recognition are checked in ``Bot.clean()`` too (the API gets the same
+    check); the language model against the LLM server's list here only, since that needs
+    the network. ``setup_warnings`` holds what was accepted but deserves a word to staff.
+    """
+
+    scenarios = ScenarioYamlField(widget=scenario_widget())
 
     class Meta:
         model = Bot
@@ -50,6 +86,43 @@ class BotAdminForm(forms.ModelForm):
             "system_prompt": forms.Textarea(attrs={"rows": 4, "cols": 100}),
             "fallback_phrase": forms.Textarea(attrs={"rows": 2, "cols": 100}),
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.setup_warnings: list[str] = []
+        self.llm_models: model_choices.LlmModels | None = None
+        suggestions = {"voice": model_choices.installed_voices, "stt_model": model_choices.whisper_names,
+                       "llm_model": self._served_llms}
+        for name, suggest in suggestions.items():
+            if name in self.fields:
+                self.fields[name].widget = SuggestingInput(attrs={"class": "vTextField"}, suggestions=suggest())
+
+    def _llms(self) -> model_choices.LlmModels:
+        if self.llm_models is None:
+            self.llm_models = model_choices.llm_models()
+        return self.llm_models
+
+    def _served_llms(self) -> list[str]:
+        return self._llms().names
+
+    def clean_llm_model(self):
+        name = (self.cleaned_data.get("llm_model") or "").strip()
+        verdict = model_choices.check_llm(name, self._llms())
+        if verdict.error:
+            raise forms.ValidationError(verdict.error)
+        if verdict.warning:
+            self.setup_warnings.append(verdict.warning)
+        return name
+
+    def clean_stt_model(self):
+        name = (self.cleaned_data.get("stt_model") or "").strip()
+        verdict = model_choices.check_stt(name)
+        if verdict.warning:
+            self.setup_warnings.append(verdict.warning)
+        return name  # an unknown name is refused by Bot.clean(), with the known names
+
+    def clean_voice(self):
+        return (self.cleaned_data.get("voice") or "").strip()
 
     def clean(self):
         cleaned = super().clean()

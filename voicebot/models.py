@@ -126,25 +126,40 @@ class Bot(CompanyOwned):
                                 help_text="Empty: the company's default language.")
     greeting = models.TextField(blank=True, help_text="Spoken when the call connects.")
     system_prompt = models.TextField(
+        "instructions (system prompt)",
         blank=True,
         default="You are a friendly phone receptionist. Answer in one or two short sentences.",
         help_text="Instructions for the language model. Keep it short: it is read before every reply.",
     )
     voice = models.CharField(
+        "voice",
         max_length=120,
         blank=True,
-        help_text="Piper voice id (e.g. en_US-joe-medium) or path to a .onnx voice. Empty: the install's default.",
+        help_text="An installed Piper voice (e.g. en_US-joe-medium) or the path of an .onnx voice file. "
+                  "Empty: the install's default voice.",
     )
     stt_model = models.CharField(
+        "speech recognition model",
         max_length=200,
         blank=True,
-        help_text="faster-whisper model name or path (e.g. small, large-v3). Empty: the install's default.",
+        help_text="The Whisper model that turns the caller's speech into text: a name (tiny.en, small, "
+                  "large-v3...) or the folder of a local faster-whisper model. Bigger is more accurate and slower. "
+                  "Empty: the install's default.",
     )
     llm_model = models.CharField(
-        max_length=120, blank=True, help_text="Ollama model name (e.g. llama3.1:8b). Empty: the install's default."
+        "language model",
+        max_length=120, blank=True,
+        help_text="A model the language model server serves (e.g. llama3.1:8b on Ollama). "
+                  "Empty: the install's default.",
     )
-    temperature = models.FloatField(default=0.3, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
-    max_tokens = models.PositiveIntegerField(default=150, validators=[MinValueValidator(16), MaxValueValidator(4096)])
+    temperature = models.FloatField(
+        "creativity (temperature)", default=0.3, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)],
+        help_text="0 gives the same wording every time; higher varies it (0-2). Facts are checked either way.",
+    )
+    max_tokens = models.PositiveIntegerField(
+        "longest reply (tokens)", default=150, validators=[MinValueValidator(16), MaxValueValidator(4096)],
+        help_text="A cap on the length of one reply; about 100 tokens are 75 words.",
+    )
     scenarios = models.JSONField(
         default=list,
         blank=True,
@@ -154,13 +169,18 @@ class Bot(CompanyOwned):
         default="Sorry, I didn't catch that. Could you say it another way?",
         help_text="Said when nothing else fits, or when the language model fails.",
     )
-    max_turns = models.PositiveIntegerField(default=20, validators=[MinValueValidator(1), MaxValueValidator(500)])
+    max_turns = models.PositiveIntegerField(
+        "most caller turns", default=20, validators=[MinValueValidator(1), MaxValueValidator(500)],
+        help_text="The bot says goodbye after this many turns of the caller.",
+    )
     silence_timeout_sec = models.FloatField(
+        "silence before re-prompt (seconds)",
         default=10.0,
         validators=[MinValueValidator(1.0), MaxValueValidator(300.0)],
         help_text="Seconds of caller silence before the bot re-prompts (once), then says goodbye.",
     )
     transfer_number = models.CharField(
+        "transfer to",
         max_length=20,
         blank=True,
         validators=[E164_VALIDATOR],
@@ -172,11 +192,15 @@ class Bot(CompanyOwned):
                   "Empty: hang up without a message.",
     )
     outbound_greeting_wait_sec = models.FloatField(
-        default=2.0, validators=[MinValueValidator(0.0), MaxValueValidator(10.0)],
+        "outbound: wait before greeting (seconds)", default=2.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(10.0)],
         help_text="Outbound calls: the greeting follows the callee's first words, or this many seconds of "
                   "silence after the answer, whichever comes first (0: greet as soon as the call is answered).",
     )
-    use_knowledge = models.BooleanField(default=False, help_text="Answer from the company's documents linked to this bot.")
+    use_knowledge = models.BooleanField(
+        "answer from documents", default=False,
+        help_text="Answer questions from the company's knowledge documents linked to this bot (listed below).",
+    )
 
     class AnswerStyle(models.TextChoices):
         AUTOMATIC = "automatic", "Automatic (extractive on the bundled model, generative on bigger ones)"
@@ -184,16 +208,18 @@ class Bot(CompanyOwned):
         GENERATIVE = "generative", "Generative (the language model's words, every fact checked)"
 
     answer_style = models.CharField(
-        max_length=16, choices=AnswerStyle.choices, default=AnswerStyle.AUTOMATIC,
+        "answer wording", max_length=16, choices=AnswerStyle.choices, default=AnswerStyle.AUTOMATIC,
         help_text="How knowledge answers are worded. Every fact spoken is checked against the documents either way.",
     )
     knowledge_top_k = models.PositiveSmallIntegerField(
-        default=3, validators=[MinValueValidator(1), MaxValueValidator(20)]
+        "passages per answer", default=3, validators=[MinValueValidator(1), MaxValueValidator(20)],
+        help_text="How many passages of the documents an answer may draw on (1-20).",
     )
     knowledge_score_threshold = models.FloatField(
+        "minimum passage match",
         default=0.3,
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
-        help_text="Minimum similarity (0-1) for a passage to be used.",
+        help_text="How close (0-1) a passage must be to the question to be used; higher is stricter.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -206,10 +232,19 @@ class Bot(CompanyOwned):
         return f"{self.name} ({self.company})"
 
     def clean(self) -> None:
+        from voicebot import model_choices  # reads settings and the disk, not the network
+
+        errors = {}
         try:
             self.scenarios = validate_scenarios(self.scenarios)
         except ScenarioError as exc:
-            raise ValidationError({"scenarios": exc.errors}) from None
+            errors["scenarios"] = exc.errors
+        for name, check in (("voice", model_choices.check_voice), ("stt_model", model_choices.check_stt)):
+            verdict = check(getattr(self, name))
+            if verdict.error:
+                errors[name] = [verdict.error]
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def effective_language(self) -> str:
