@@ -6,21 +6,15 @@ of the contact's calls, the latest attempt's where several have one); empty when
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterable, Iterator
 
 from campaigns.models import Campaign, Contact
+from voicebot import spreadsheet
 
 COLUMNS = ["campaign", "phone", "name", "timezone", "variables", "status", "attempts", "outcome", "call_result",
            "lead_score", "lead_tier", "booking", "note", "last_call_id", "last_called_at"]
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run such a cell as a formula
-
-
-def _text(value: str) -> str:
-    """Free text (a name, a note) that a spreadsheet shows as text, never runs as a formula."""
-    return f"'{value}" if value.startswith(FORMULA_START) else value
+_text = spreadsheet.text_cell
 
 
 def _latest_per_contact(rows: Iterable[tuple]) -> dict[int, tuple]:
@@ -58,16 +52,4 @@ def result_rows(*, campaign: Campaign) -> Iterator[list]:
 
 def csv_lines(*, campaigns: Iterable[Campaign]) -> Iterator[str]:
     """The header and every contact of ``campaigns`` as CSV text, line by line (UTF-8 with a BOM for Excel)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-
-    def line(row) -> str:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow(row)
-        return buffer.getvalue()
-
-    yield "\ufeff" + line(COLUMNS)
-    for campaign in campaigns:
-        for row in result_rows(campaign=campaign):
-            yield line(row)
+    return spreadsheet.csv_lines(COLUMNS, (row for campaign in campaigns for row in result_rows(campaign=campaign)))

@@ -6,20 +6,14 @@ text and never runs it as a formula; score reasons are one cell (``asked_price +
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Iterator
 
 from postcall.models import Lead
+from voicebot import spreadsheet
 
 COLUMNS = ["id", "created_at", "company", "bot", "call_id", "name", "phone", "email", "score", "tier",
            "score_reasons"]
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run such a cell as a formula
-
-
-def _text(value: str) -> str:
-    """Free text that a spreadsheet shows as text, never runs as a formula."""
-    return f"'{value}" if value.startswith(FORMULA_START) else value
+_text = spreadsheet.text_cell
 
 
 def _phone(value: str) -> str:
@@ -49,15 +43,4 @@ def lead_rows(leads: Iterable[Lead]) -> Iterator[list]:
 
 def csv_lines(leads) -> Iterator[str]:
     """The header and every lead of the queryset ``leads`` as CSV text, line by line (UTF-8 with a BOM for Excel)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-
-    def line(row) -> str:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow(row)
-        return buffer.getvalue()
-
-    yield "\ufeff" + line(COLUMNS)
-    for row in lead_rows(leads.select_related("company", "bot").iterator(chunk_size=2000)):
-        yield line(row)
+    return spreadsheet.csv_lines(COLUMNS, lead_rows(leads.select_related("company", "bot").iterator(chunk_size=2000)))
