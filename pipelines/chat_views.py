@@ -11,6 +11,8 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods
 
 from pipelines.config import BotConfig
@@ -22,6 +24,32 @@ MAX_MESSAGE_CHARS = 1000
 
 def _key(bot: Bot) -> str:
     return f"try_bot:{bot.pk}"
+
+
+def _stored(request: HttpRequest, call, how: str) -> None:
+    """Say where the stored chat is: a link to its call in admin."""
+    if call is None:
+        messages.warning(request, "The chat could not be stored now; it was spooled and will be stored later.")
+        return
+    messages.success(request, format_html('{} <a href="{}">Call {}</a> (transport chat).', how,
+                                          reverse("admin:voicebot_call_change", args=[call.pk]), call.pk))
+
+
+def _document_url(document_id) -> str:
+    if not document_id:
+        return ""
+    try:
+        return reverse("admin:knowledge_knowledgedocument_change", args=[document_id])
+    except NoReverseMatch:
+        return ""
+
+
+def _explained(turns: list[dict]) -> list[dict]:
+    """The transcript with each reply's passages linked to their documents in admin."""
+    for turn in turns:
+        for passage in turn["why"].get("passages", ()):
+            passage["url"] = _document_url(passage.get("document_id"))
+    return turns
 
 
 def _session_for(request: HttpRequest, bot: Bot, config: BotConfig) -> ChatSession:
@@ -46,10 +74,13 @@ def try_bot(request: HttpRequest, pk: int) -> HttpResponse:
             request.session.pop(_key(bot), None)
             return redirect("try_bot", pk=bot.pk)
         if action == "end":
+            if not any(t.role == "caller" for t in chat.turns):
+                request.session.pop(_key(bot), None)
+                messages.info(request, "Nothing to store: the chat had no message yet.")
+                return redirect("try_bot", pk=bot.pk)
             call = chat.end("caller_hangup")
             request.session.pop(_key(bot), None)
-            if call is not None:
-                messages.success(request, f"Chat stored as call {call.pk} (transport chat).")
+            _stored(request, call, "Chat stored as")
             return redirect("try_bot", pk=bot.pk)
         text = request.POST.get("message", "").strip()
         if not text:
@@ -59,7 +90,8 @@ def try_bot(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             turn = chat.send(text)
             if turn.ended and chat.stored_call_id is None:
-                chat.end()  # the bot said goodbye (or transferred): store it like a call
+                # the bot said goodbye (or transferred): store it like a call
+                _stored(request, chat.end(), "The bot ended the chat; it is stored as")
             request.session[_key(bot)] = chat.snapshot()
             return redirect("try_bot", pk=bot.pk)
     request.session[_key(bot)] = chat.snapshot()
@@ -67,8 +99,11 @@ def try_bot(request: HttpRequest, pk: int) -> HttpResponse:
         **admin.site.each_context(request),
         "title": f"Try {bot.name}",
         "bot": bot,
-        "turns": chat.transcript,
+        "turns": _explained(chat.transcript),
         "state": chat.engine.state(),
+        "last_why": next((t["why"] for t in reversed(chat.transcript) if t["role"] == "bot" and t["why"]), {}),
+        "stored_call_url": reverse("admin:voicebot_call_change", args=[chat.stored_call_id])
+        if chat.stored_call_id else "",
         "error": error,
         "opts": Bot._meta,
     }

@@ -16,7 +16,7 @@ import logging
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from django.conf import settings
@@ -42,6 +42,9 @@ class ChatTurn:
     kind: str = "script"
     ended: bool = False
     latency_ms: int = 0
+    # What the reply was based on: ``scenario`` ({name, how, score}), ``field`` (asked next),
+    # ``passages`` ([{text, score, document, document_id}]), ``fallback`` (why), ``llm``, ``grounding``.
+    why: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -80,6 +83,7 @@ class ChatSession:
         self.llm_turns = 0
         self.grounding: list[dict] = []  # each LLM reply's fact check (ReplyGuard.metrics)
         self.stored_call_id: int | None = None
+        self.explanations: dict[int, dict] = {}  # a bot turn's index in ``turns``: what its reply was based on
 
     @classmethod
     def for_bot(cls, slug: str, **kwargs) -> "ChatSession":
@@ -100,40 +104,59 @@ class ChatSession:
         if self.engine.ended:
             return ChatTurn("", self.engine.state(), kind="end", ended=True)
         started = time.monotonic()
+        if not any(t.role == "caller" for t in self.turns):  # the chat starts with the first message
+            self.started_at = datetime.now(timezone.utc)
+            for turn in self.turns:
+                turn.at_ms = 0
         history = [(t.role, t.text) for t in self.turns]
         self.turns.append(_Turn("caller", text, self._elapsed_ms()))
         reply = self.engine.handle_keys(entry_of(text)) if KEYS_RE.match(text.strip()) else None
         if reply is None or reply.kind == "ignored":  # keys that do nothing here are read as text
             reply = self.engine.handle(text)
+        why = self.engine.explain()
         if reply.use_llm:
-            reply = self._ask_llm(history, text, reply)
+            reply = self._ask_llm(history, text, reply, why)
         latency = int((time.monotonic() - started) * 1000)
+        state = self.engine.state()
+        if state.get("field"):
+            why["field"] = state["field"]
+        self.explanations[len(self.turns)] = why
         self.turns.append(_Turn("bot", reply.text, self._elapsed_ms(), latency_ms=latency, kind=reply.kind))
-        return ChatTurn(reply.text, self.engine.state(), kind=reply.kind, ended=reply.end_call, latency_ms=latency)
+        return ChatTurn(reply.text, state, kind=reply.kind, ended=reply.end_call, latency_ms=latency, why=why)
 
-    def _ask_llm(self, history, text: str, reply: Reply) -> Reply:
+    def _ask_llm(self, history, text: str, reply: Reply, why: dict | None = None) -> Reply:
+        why = why if why is not None else {}
         tools = self.engine.actions.openai_tools(transfer_enabled=bool(self.config.transfer_number))
         self.llm_turns += 1
+        why["llm"] = {"model": getattr(self.llm, "model", ""), "passages_given": len(reply.passages)}
         try:
             answer = self.llm.answer(history, text, reply.passages, tools=tools)
         except LLMUnavailable as exc:
             logger.warning("LLM unavailable for chat with %s: %s", self.config.slug, exc)
+            why["fallback"] = f"the language model is unavailable ({exc})"
             return Reply(f"{self.config.fallback_phrase} {reply.then_say}".strip(), kind="fallback")
         if answer.tool_calls:
             name, arguments = answer.tool_calls[0]
+            why["llm"]["tool"] = name
             return self.engine.run_tool(name, arguments)
         if not answer.text:
+            why["fallback"] = "the language model returned no text"
             return Reply(f"{self.config.fallback_phrase} {reply.then_say}".strip(), kind="fallback")
         guard = ReplyGuard(self.config, question=text, passages=list(reply.documents or reply.passages),
                            caller_words=[t.text for t in self.turns if t.role == "caller"],
                            embed=self.engine.matcher.embed, evidence=reply.evidence)
         said = guard.check_reply(answer.text) or guard.replacement()
         self.grounding.append(guard.metrics())
+        if guard.replaced:  # a sentence stated what the passages, the config and the caller do not hold
+            why["grounding"] = list(guard.replaced)
+            why.setdefault("fallback", "grounding replaced a sentence whose facts were not in the sources: "
+                                       + "; ".join(f for r in guard.replaced for f in r["facts"]))
         return Reply(f"{said} {reply.then_say}".strip(), kind=reply.kind)
 
     @property
     def transcript(self) -> list[dict]:
-        return [{"role": t.role, "text": t.text, "kind": t.kind} for t in self.turns]
+        return [{"role": t.role, "text": t.text, "kind": t.kind, "latency_ms": t.latency_ms,
+                 "why": self.explanations.get(i, {})} for i, t in enumerate(self.turns)]
 
     # --- storing --------------------------------------------------------------------
 
@@ -172,6 +195,9 @@ class ChatSession:
             # What earlier LLM replies were checked against, and what the tools did: the stored
             # call's metrics need them however many requests the conversation took.
             "grounding": self.grounding, "actions": self.engine.actions.log.as_list(),
+            # What each bot reply was based on, by its index in "turns" (kept beside them: the turns'
+            # five-item rows are read by the REST chat as they are).
+            "explanations": {str(i): why for i, why in self.explanations.items()},
         }
 
     @classmethod
@@ -185,4 +211,5 @@ class ChatSession:
         session.stored_call_id = data.get("stored_call_id")
         session.grounding = list(data.get("grounding", []))
         session.engine.actions.log = ActionLog.from_list(data.get("actions", []))
+        session.explanations = {int(i): why for i, why in (data.get("explanations") or {}).items()}
         return session

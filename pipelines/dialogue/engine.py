@@ -32,8 +32,8 @@ from pipelines.dialogue import answers, keys, normalize
 from pipelines.dialogue.actions import ActionResult, ActionRunner
 from pipelines.dialogue.matcher import Embed, ScenarioMatcher
 from pipelines.dialogue.normalize import Parsed
-from pipelines.frozen import thaw
 from pipelines.dialogue.prompt import resolve_answer_style
+from pipelines.frozen import thaw
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +125,13 @@ class _Active:
         return next((f for f in self.fields if f["name"] not in self.values), None)
 
 
+def passage_info(passage) -> dict:
+    """A passage as the explanation shows it: its text, and the score and document a retriever gave it
+    (``knowledge.Found`` carries them; a plain string has none)."""
+    return {"text": str(passage), "score": getattr(passage, "score", None),
+            "document": getattr(passage, "document", ""), "document_id": getattr(passage, "document_id", None)}
+
+
 def _label(field_def: dict) -> str:
     label = field_def["name"].replace("_", " ")
     if field_def.get("type") == "phone" and "number" not in label:
@@ -171,6 +178,9 @@ class DialogueEngine:
         self.end_reason = ""
         self.silences = 0
         self.menu: dict | None = keys.start_menu(self.scenarios)  # the keypad menu open now (a scenario)
+        # What the last reply was based on (``explain``): the scenario matched and how, the
+        # passages found with their scores and documents, why a fallback was chosen.
+        self.why: dict = {}
 
     # --- public API -------------------------------------------------------------
 
@@ -181,6 +191,7 @@ class DialogueEngine:
     def handle(self, text: str) -> Reply:
         """One caller turn in, one reply out. Scripted replies never need the LLM."""
         text = (text or "").strip()
+        self.why = {}
         if self.ended:
             return Reply("", kind="end", end_call=True, end_reason=self.end_reason)
         self.user_turns += 1
@@ -195,15 +206,18 @@ class DialogueEngine:
         if self.user_turns > self.config.max_turns:
             return self.end_call("max_turns", TURN_LIMIT)
         if self.active is not None:
+            self.why["scenario"] = {"name": self.active.scenario["name"], "how": "active", "score": None}
             return self._in_scenario(text)
         if self.menu is not None and (key := keys.spoken_key(text, self.menu["menu"])) is not None:
             return self._menu_key(key)  # "two" to "press 2 for our hours"
         match = self.matcher.match(text)
         if match is not None:
             scenario = next(s for s in self.scenarios if s["name"] == match.scenario)
+            self.why["scenario"] = {"name": match.scenario, "how": match.how, "score": round(match.score, 3)}
             if scenario.get("collect_fields") and self._asks_for_information(text):
                 answer = self._off_script(text, use_knowledge=True)  # "what if I miss my appointment?"
                 if answer.kind == "knowledge" or POLICY_RE.search(text) or INFO_QUESTION_RE.search(text):
+                    self.why["scenario"]["not_started"] = "a question about the business: the documents were asked"
                     return answer  # a question the documents cannot answer: say so, don't start a booking
             logger.info("scenario %s matched by %s (%.2f)", match.scenario, match.how, match.score)
             return self._start(scenario, text)
@@ -216,6 +230,7 @@ class DialogueEngine:
         confirmed as usual), else a key of the open menu; anything else is ignored (kind
         ``ignored``, nothing to say), so stray tones from a phone system change nothing.
         """
+        self.why = {}
         if self.ended:
             return Reply("", kind="end", end_call=True, end_reason=self.end_reason)
         field_def = self.keypad_field()
@@ -409,6 +424,7 @@ class DialogueEngine:
     def _reprompt(self) -> Reply:
         if self.active is not None:
             return Reply("Sorry, I didn't hear anything. " + self._current_prompt())
+        self.why["fallback"] = "nothing was said"
         return Reply(self.config.fallback_phrase, kind="fallback")
 
     def _in_scenario(self, text: str) -> Reply:
@@ -484,6 +500,7 @@ class DialogueEngine:
         self.collected.update({k: v.value for k, v in active.values.items()})
         self.active = None
         reply = f"I'm sorry, I couldn't get your {_label(field_def)}."
+        self.why["fallback"] = f"no valid {_label(field_def)} after {MAX_FIELD_TRIES} tries: the scenario gave up"
         if getattr(self.config, "transfer_number", ""):
             return Reply(reply + " " + TRANSFERRING, kind="transfer", end_call=True, end_reason="transfer",
                          transfer_to=self.config.transfer_number)
@@ -592,14 +609,17 @@ class DialogueEngine:
         answer from its system prompt (its reply is fact-checked against it).
         """
         if not use_knowledge:
+            self.why["knowledge"] = "not used (knowledge is off): the LLM answers from its instructions"
             return Reply(kind="llm", use_llm=True)
         text = self._with_known_names(text)
         passages = []
         if self.retrieve is not None:
             try:
                 passages = list(self.retrieve(text) or [])
-            except Exception:  # knowledge being down must not break the call
+            except Exception as exc:  # knowledge being down must not break the call
                 logger.exception("knowledge retrieval failed")
+                self.why["fallback"] = f"knowledge search failed ({type(exc).__name__})"
+        self.why["passages"] = [passage_info(p) for p in passages]
         # Whether the documents answer at all is decided the same way in both styles: a model
         # only ever phrases an answer the documents hold, it never fills a gap in them.
         found = answers.extractive_answer(text, passages, embed=self.matcher.embed) if passages else None
@@ -609,6 +629,8 @@ class DialogueEngine:
             closest = best_sentences(text, passages, self.matcher.embed) if self.matcher.embed else passages
             return Reply(kind="knowledge", use_llm=True, passages=closest, documents=passages,
                          evidence=found.source)
+        self.why.setdefault("fallback", "no knowledge passage above the score threshold" if not passages
+                            else "passages were found, but none answers the question")
         if ASKING_RE.search(text) or POLICY_RE.search(text):  # a question the documents don't answer: never guess
             return Reply(self.dont_know(), kind="fallback", passages=passages)
         return Reply(self.config.fallback_phrase, kind="fallback")
@@ -643,6 +665,11 @@ class DialogueEngine:
             return False
         found_date = normalize.find_date(text, today=self.today, country=self.country)
         return found_date is None and normalize.find_time(text, strict=True) is None
+
+    def explain(self) -> dict:
+        """What the last reply was based on: ``scenario`` ({name, how, score}: how is keyword, similarity,
+        choice or active), ``passages`` ([{text, score, document, document_id}]), ``fallback`` (why)."""
+        return dict(self.why)
 
     def dont_know(self) -> str:
         return answers.dont_know(can_transfer=bool(getattr(self.config, "transfer_number", "")))

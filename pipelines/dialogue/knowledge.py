@@ -31,6 +31,20 @@ def _passage_text(item) -> str:
     return str(getattr(item, "text", "") or getattr(item, "content", "") or "")
 
 
+class Found(str):
+    """A passage's text (what the engine reads) that also knows its similarity ``score`` and its
+    ``document`` (name and id), so "Try this bot" can show what a reply was based on."""
+
+    score: float | None = None
+    document: str = ""
+    document_id: int | None = None
+
+    def __new__(cls, text: str, score: float | None = None, document: str = "", document_id: int | None = None):
+        found = super().__new__(cls, text)
+        found.score, found.document, found.document_id = score, document, document_id
+        return found
+
+
 def default_retriever(config) -> Callable[[str], list[str]] | None:
     """A retriever over the bot's knowledge chunks, or None when the bot uses no knowledge.
 
@@ -49,7 +63,7 @@ def default_retriever(config) -> Callable[[str], list[str]] | None:
                           knowledge_score_threshold=config.knowledge_score_threshold)
 
     def retrieve(query: str) -> list[str]:
-        return [titled(p) for p in search(bot, query) if p.text]
+        return [Found(titled(p), round(p.score, 3), p.document, p.document_id) for p in search(bot, query) if p.text]
 
     return retrieve
 
@@ -77,4 +91,4 @@ class PassageRetriever:
             return []
         scores = self._vectors @ np.asarray(self.embed([query]), dtype=np.float32)[0]
         order = np.argsort(-scores)[: self.top_k]
-        return [self.passages[i] for i in order if scores[i] >= self.threshold]
+        return [Found(self.passages[i], round(float(scores[i]), 3)) for i in order if scores[i] >= self.threshold]
