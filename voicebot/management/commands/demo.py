@@ -92,6 +92,8 @@ class Command(BaseCommand):
 
         notes = []
         os.environ.setdefault("VOICEBOT_RUNNER_PUBLIC_URL", f"http://127.0.0.1:{runner_port}")
+        # A bot's Test call opens the runner started here, even where VOICEBOT_RUNNER_PUBLIC_URL names another.
+        os.environ.setdefault("VOICEBOT_RUNNER_CALL_PAGE_URL", f"http://127.0.0.1:{runner_port}")
         if not settings.TELEPHONY_VERIFY_SIGNATURES:
             notes.append(self.style.WARNING(
                 "  WARNING: provider signatures are NOT verified (VOICEBOT_VERIFY_PROVIDER_SIGNATURES=false): "
