@@ -254,7 +254,10 @@ class LeadScoreFilter(admin.SimpleListFilter):
 
 
 class PostcallCallAdmin(CallAdmin):
-    """voicebot's CallAdmin plus outcome and lead: filters, columns, a panel beside the transcript."""
+    """voicebot's CallAdmin plus outcome and lead: filters, columns, the panel at the top of the page,
+    and "Regenerate summary and outcome" (the same processing code as after the call)."""
+
+    actions = ["regenerate_outcomes"]
 
     def get_list_display(self, request):
         return (*super().get_list_display(request), "outcome_display", "lead_display")
@@ -269,16 +272,54 @@ class PostcallCallAdmin(CallAdmin):
         return (*super().get_readonly_fields(request, obj), "postcall_panel")
 
     def get_fieldsets(self, request, obj=None):
-        fieldsets, placed = [], False
+        """The panel (summary, outcome, lead, fields) first, in place of the plain collected-fields table."""
+        fieldsets = []
         for name, options in super().get_fieldsets(request, obj):
-            fields = list(options.get("fields", ()))
-            if "conversation" in fields:  # the panel sits beside the transcript, on one row
-                fields[fields.index("conversation")] = ("postcall_panel", "conversation")
-                placed = True
-            fieldsets.append((name, {**options, "fields": fields}))
-        if not placed:
-            fieldsets.insert(1, ("After the call", {"fields": ["postcall_panel"]}))
-        return fieldsets
+            fields = [f for f in options.get("fields", ()) if f != "collected_table"]
+            if fields:
+                fieldsets.append((name, {**options, "fields": fields}))
+        return [("After the call", {"fields": ["postcall_panel"]}), *fieldsets]
+
+    def get_urls(self):
+        from django.urls import path
+
+        regenerate = self.admin_site.admin_view(self.regenerate_view)
+        return [path("<int:pk>/regenerate/", regenerate, name="voicebot_call_regenerate"), *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = dict(extra_context or {})
+        if object_id and str(object_id).isdigit():
+            extra["regenerate_url"] = reverse("admin:voicebot_call_regenerate", args=[object_id])
+        return super().change_view(request, object_id, form_url, extra_context=extra)
+
+    def regenerate_view(self, request, pk):
+        """POST (with CSRF): summary, outcome and lead of one call made again; another company's call is 404."""
+        from django.http import Http404, HttpResponseNotAllowed
+        from django.shortcuts import get_object_or_404, redirect
+
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_view_permission(request):
+            raise Http404
+        call = get_object_or_404(self.get_queryset(request), pk=pk)
+        self._regenerate(request, [call])
+        return redirect("admin:voicebot_call_change", call.pk)
+
+    @admin.action(description="Regenerate summary and outcome of the selected calls", permissions=["view"])
+    def regenerate_outcomes(self, request, queryset):
+        self._regenerate(request, list(queryset[:50]))
+
+    def _regenerate(self, request, calls):
+        from postcall import processing
+
+        done = []
+        for call in calls:
+            outcome = processing.process(call.pk, force=True)
+            if outcome is not None:
+                done.append(f"call {call.pk}: {outcome.get_result_display()}, summary "
+                            f"{outcome.get_summary_source_display().lower()}")
+        if done:
+            messages.success(request, "Regenerated " + "; ".join(done) + ".")
 
     @admin.display(description="outcome", ordering="outcome__result")
     def outcome_display(self, obj):
@@ -290,14 +331,19 @@ class PostcallCallAdmin(CallAdmin):
         lead = getattr(obj, "lead", None)
         return f"{lead.get_tier_display()} ({lead.score})" if lead else "-"
 
-    @admin.display(description="after the call")
+    @admin.display(description="summary, outcome, lead")
     def postcall_panel(self, obj):
-        outcome = CallOutcome.objects.filter(call=obj).first()
-        lead = Lead.objects.filter(call=obj).first()
+        from voicebot.admin_calls import fields_rows, local_time
+
+        outcome = CallOutcome.objects.filter(call=obj, company=obj.company_id).first()
+        lead = Lead.objects.filter(call=obj, company=obj.company_id).first()
         deliveries = WebhookDelivery.objects.filter(event_key=f"call:{obj.pk}", endpoint__company=obj.company_id)
-        return render_to_string("admin/postcall/call_panel.html",
-                                {"outcome": outcome, "lead": lead, "analytics": obj.analytics,
-                                 "deliveries": deliveries.select_related("endpoint")})
+        rows = fields_rows(outcome.fields if outcome and outcome.fields else obj.collected_fields, obj.bot)
+        booking = fields_rows(outcome.booking, obj.bot) if outcome and outcome.booking else []
+        return render_to_string("admin/postcall/call_panel.html", {
+            "outcome": outcome, "lead": lead, "analytics": obj.analytics, "rows": rows, "booking": booking,
+            "processed": local_time(obj.company, outcome.processed_at) if outcome else "",
+            "deliveries": deliveries.select_related("endpoint")})
 
 
 if admin.site.is_registered(Call):

@@ -9,6 +9,7 @@ that no row is locked while it thinks.
 from __future__ import annotations
 
 import logging
+import re
 
 from django.db import transaction
 
@@ -17,12 +18,52 @@ from postcall.analytics import call_analytics
 from postcall.models import CallOutcome, Event, Lead, Source
 from postcall.payloads import booking_data, call_ended_data, lead_data
 from postcall.webhooks import queue_event
-from voicebot.models import Call
+from voicebot.models import Call, CallTurn
 
 log = logging.getLogger(__name__)
 
+# Bot sentences that answer nothing: the honest "I don't know" (and its offer), a re-prompt, a closing line.
+NO_ANSWER_RE = re.compile(
+    r"don'?t have (that|this|any|the) information|i don'?t know|didn'?t (catch|understand|get) that|"
+    r"say (it|that) (another|a different) way|(repeat|rephrase) (that|it|the question)|take a message|"
+    r"(something|anything) else i can help|help you with something else|are you still there|good ?bye|"
+    r"thanks? (you )?for calling|"
+    r"reached the end of what i can do|end the call now|put you through|transfer you",
+    re.IGNORECASE)
 
-def result_for(call: Call, extracted: extraction.Extraction, has_lead: bool, answered: bool) -> str:
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text or "") if s.strip()]
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9']+", text.lower()))
+
+
+def got_an_answer(call: Call, turns: list[CallTurn]) -> bool:
+    """Whether any reply to the caller said something: an answer from the knowledge, the LLM or a script.
+
+    A reply made only of the bot's fallback phrase, the "I don't have that information" line
+    and its offer, re-prompts and goodbyes answered nothing.
+    """
+    fallback = {_norm(s) for s in _sentences(call.bot.fallback_phrase if call.bot else "")}
+    heard = False
+    for turn in turns:
+        if turn.role == CallTurn.Role.CALLER and turn.text.strip():
+            heard = True
+        elif turn.role == CallTurn.Role.BOT and heard:
+            for sentence in _sentences(turn.text):
+                if _norm(sentence) and _norm(sentence) not in fallback and not NO_ANSWER_RE.search(sentence):
+                    return True
+    return False
+
+
+def result_for(call: Call, extracted: extraction.Extraction, has_lead: bool, answered: bool,
+               got_answer: bool = True) -> str:
+    """The call's result. "Question answered" only when a reply answered something; a call whose
+    every reply was the fallback phrase (or "I don't have that information") is ``failed``: the
+    caller talked (so not "no conversation") and got nothing, which staff need to look at, like a
+    call that ended in an error."""
     if call.status == Call.Status.FAILED:
         return CallOutcome.Result.FAILED
     if not answered or call.status == Call.Status.VOICEMAIL:  # a recording is nobody to talk with
@@ -33,6 +74,8 @@ def result_for(call: Call, extracted: extraction.Extraction, has_lead: bool, ans
         return CallOutcome.Result.TRANSFERRED
     if has_lead:
         return CallOutcome.Result.LEAD
+    if not got_answer:
+        return CallOutcome.Result.FAILED
     return CallOutcome.Result.INFORMATION
 
 
@@ -81,7 +124,9 @@ def process(call_id: int, force: bool = False) -> CallOutcome | None:
         for name, value in summary.llm_fields(turns, missing).items():
             extracted.set(name, value, Source.LLM)
         extracted.booking = extracted.booking or extraction.booking_from(call, extracted)
-    text, text_source = summary.summarize(turns, extracted.intent, extracted.fields, analytics["duration_sec"])
+    known = [name for name in (getattr(call.bot, "name", ""), call.company.name) if name]
+    text, text_source = summary.summarize(turns, extracted.intent, extracted.fields, analytics["duration_sec"],
+                                          known=known)
 
     caller_text = extraction.caller_text(turns)
     rules, hot, warm = scoring.rules_for_bot(call.bot)
@@ -102,7 +147,8 @@ def process(call_id: int, force: bool = False) -> CallOutcome | None:
         else:
             Lead.objects.filter(call=call).delete()
         outcome, _ = CallOutcome.objects.update_or_create(call=call, defaults={
-            "company": call.company, "result": result_for(call, extracted, lead is not None, analytics["answered"]),
+            "company": call.company,
+            "result": result_for(call, extracted, lead is not None, analytics["answered"], got_an_answer(call, turns)),
             "intent": extracted.intent, "intent_source": extracted.intent_source, "summary": text,
             "summary_source": text_source, "fields": extracted.fields, "booking": extracted.booking})
         queue_events(call, outcome)
