@@ -204,8 +204,8 @@ def test_the_first_page_shows_the_figures(client_a, company_a, bot_a, company_b,
     assert cells["calls_today"] == "1"
     assert cells["answered_today"] == "100% (1)"
     assert cells["bookings_today"] == "1"
-    assert cells["leads_week"] == "1 / 0 / 0"
-    assert cells["latency"] == "420 / 420 ms"
+    assert (cells["leads_hot"], cells["leads_warm"], cells["leads_cold"]) == ("1", "0", "0")
+    assert (cells["latency_avg"], cells["latency_p95"]) == ("420 ms", "420 ms")
     assert "Beta Salon" not in html and f'data-company="{company_b.pk}"' not in html
     assert 'id="vb-hours"' in html and 'data-count="1"' in html
     assert "Companies, bots and calls" in html  # the app list is still there, below
