@@ -59,4 +59,7 @@ def user_may_call(ticket: CallTicket, company_id: int) -> bool:
 
 
 def call_page_url(slug: str, user_id: int | None = None) -> str:
-    return f"{settings.RUNNER_PUBLIC_URL.rstrip('/')}/call/{slug}?{urlencode({'token': sign(slug, user_id)})}"
+    """The runner's call page for ``slug``, on the runner the staff's browser reaches (``RUNNER_CALL_PAGE_URL``:
+    the public runner URL in production, the runner ``manage.py demo`` started in the demo)."""
+    base = getattr(settings, "RUNNER_CALL_PAGE_URL", "") or settings.RUNNER_PUBLIC_URL
+    return f"{base.rstrip('/')}/call/{slug}?{urlencode({'token': sign(slug, user_id)})}"

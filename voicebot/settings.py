@@ -237,6 +237,9 @@ RUNNER_HOST = env("VOICEBOT_RUNNER_HOST", default="127.0.0.1")
 RUNNER_PORT = env.int("VOICEBOT_RUNNER_PORT", default=8765)
 # Public base URL of the runner, used in TwiML <Stream url>; defaults to the local one.
 RUNNER_PUBLIC_URL = env("VOICEBOT_RUNNER_PUBLIC_URL", default=f"http://{RUNNER_HOST}:{RUNNER_PORT}")
+# Where staff's browsers open the runner's call page (a bot's "Test call"); empty: RUNNER_PUBLIC_URL, which
+# production sets. `manage.py demo` sets it to the runner it starts (--runner-port).
+RUNNER_CALL_PAGE_URL = env("VOICEBOT_RUNNER_CALL_PAGE_URL", default="")
 SPOOL_DIR = Path(env("VOICEBOT_SPOOL_DIR", default=str(DATA_DIR / "spool")))
 
 LOGGING = {

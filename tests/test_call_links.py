@@ -1,0 +1,44 @@
+"""The Test call link opens the runner the web process was started with."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from urllib.parse import parse_qs, urlsplit
+
+from django.conf import settings as django_settings
+
+from voicebot import call_links
+from voicebot.management.commands.demo import Command as Demo
+
+
+def test_the_link_goes_to_the_call_page_url_when_set(settings):
+    settings.RUNNER_PUBLIC_URL = "https://calls.example.com"
+    settings.RUNNER_CALL_PAGE_URL = "http://127.0.0.1:8965/"
+    link = call_links.call_page_url("salon", 7)
+    assert link.startswith("http://127.0.0.1:8965/call/salon?token=")
+    ticket = call_links.check(parse_qs(urlsplit(link).query)["token"][0], "salon")
+    assert ticket.user_id == 7
+
+
+def test_production_links_follow_the_public_runner_url(settings):
+    settings.RUNNER_CALL_PAGE_URL = ""
+    settings.RUNNER_PUBLIC_URL = "https://calls.example.com/"
+    assert call_links.call_page_url("salon").startswith("https://calls.example.com/call/salon?token=")
+
+
+def test_demo_passes_its_runner_port_to_the_web_process(monkeypatch):
+    """``manage.py demo --runner-port 8965``: the web process it starts makes links to :8965, even with a
+    public runner URL left in the environment for another runner (:8765)."""
+    environ = {k: v for k, v in os.environ.items() if k != "VOICEBOT_RUNNER_CALL_PAGE_URL"}
+    environ.update(VOICEBOT_RUNNER_PUBLIC_URL="http://127.0.0.1:8765", TWILIO_AUTH_TOKEN="test-token")
+    monkeypatch.setattr(os, "environ", environ)
+    Demo().security_env(8965)
+    assert environ["VOICEBOT_RUNNER_CALL_PAGE_URL"] == "http://127.0.0.1:8965"
+    web = subprocess.run(  # what the web child reads from the environment demo hands it
+        [sys.executable, "-c", "import django; django.setup(); from voicebot import call_links; "
+                               "print(call_links.call_page_url('elegant-receptionist', 1))"],
+        env=environ, cwd=django_settings.BASE_DIR, capture_output=True, text=True, timeout=120)
+    assert web.returncode == 0, web.stderr
+    assert web.stdout.strip().startswith("http://127.0.0.1:8965/call/elegant-receptionist?token=")
