@@ -126,7 +126,8 @@ class BotAdmin(CompanyScopedAdmin):
         bot = self.get_object(request, str(object_id))  # scoped: other companies' bots are not found
         if bot is None or not self.has_view_permission(request, bot):
             raise Http404("No such bot.")
-        return redirect(call_links.call_page_url(bot.slug, request.user.pk))
+        calls = request.build_absolute_uri(reverse("admin:voicebot_call_changelist"))  # linked after hang-up
+        return redirect(call_links.call_page_url(bot.slug, request.user.pk, calls_url=calls))
 
     @admin.display(description="LLM")
     def llm_model_display(self, obj):

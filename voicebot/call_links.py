@@ -30,10 +30,18 @@ class CallTicket:
     bot: str
     user_id: int | None
     nonce: str
+    calls_url: str = ""  # the admin's calls list, where the page links the stored call after hang-up
 
 
-def sign(slug: str, user_id: int | None = None) -> str:
-    return signing.dumps({"bot": slug, "u": user_id, "n": secrets.token_urlsafe(12)}, salt=SALT)
+def _admin_url(url: str) -> str:
+    return url if url.startswith(("http://", "https://")) else ""
+
+
+def sign(slug: str, user_id: int | None = None, calls_url: str = "") -> str:
+    data = {"bot": slug, "u": user_id, "n": secrets.token_urlsafe(12)}
+    if calls_url:  # signed with the rest: the page never links where the admin did not say
+        data["c"] = calls_url
+    return signing.dumps(data, salt=SALT)
 
 
 def check(token: str, slug: str) -> CallTicket:
@@ -45,7 +53,8 @@ def check(token: str, slug: str) -> CallTicket:
         raise BadCallToken("missing or invalid test-call token") from exc
     if data.get("bot") != slug:
         raise BadCallToken("this test-call link is for another bot")
-    return CallTicket(bot=slug, user_id=data.get("u"), nonce=data.get("n", ""))
+    return CallTicket(bot=slug, user_id=data.get("u"), nonce=data.get("n", ""),
+                      calls_url=_admin_url(str(data.get("c") or "")))
 
 
 def user_may_call(ticket: CallTicket, company_id: int) -> bool:
@@ -58,8 +67,8 @@ def user_may_call(ticket: CallTicket, company_id: int) -> bool:
     return user is not None and Company.objects.for_user(user).filter(pk=company_id).exists()
 
 
-def call_page_url(slug: str, user_id: int | None = None) -> str:
+def call_page_url(slug: str, user_id: int | None = None, calls_url: str = "") -> str:
     """The runner's call page for ``slug``, on the runner the staff's browser reaches (``RUNNER_CALL_PAGE_URL``:
     the public runner URL in production, the runner ``manage.py demo`` started in the demo)."""
     base = getattr(settings, "RUNNER_CALL_PAGE_URL", "") or settings.RUNNER_PUBLIC_URL
-    return f"{base.rstrip('/')}/call/{slug}?{urlencode({'token': sign(slug, user_id)})}"
+    return f"{base.rstrip('/')}/call/{slug}?{urlencode({'token': sign(slug, user_id, calls_url)})}"
