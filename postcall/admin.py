@@ -182,14 +182,103 @@ class LeadScoringRulesAdmin(CompanyScopedAdmin):
 # --- Reports -----------------------------------------------------------------------------------
 
 
+WEEKDAYS = [(0, "Sunday"), (1, "Monday"), (2, "Tuesday"), (3, "Wednesday"), (4, "Thursday"), (5, "Friday"),
+            (6, "Saturday")]  # 0 = Sunday, as ReportSchedule.weekday (and cron) count
+
+
+class ReportScheduleForm(forms.ModelForm):
+    weekday = forms.TypedChoiceField(choices=WEEKDAYS, coerce=int, initial=1,
+                                     help_text="Weekly reports: the day they are sent.")
+    hour = forms.TypedChoiceField(choices=[(h, f"{h:02d}:00") for h in range(24)], coerce=int, initial=7,
+                                  help_text="Local time (the company's time zone) when the report is sent.")
+
+    class Meta:
+        model = ReportSchedule
+        fields = ("company", "period", "hour", "weekday", "active")
+
+
 @admin.register(ReportSchedule)
 class ReportScheduleAdmin(CompanyScopedAdmin):
-    list_display = ("company", "period", "hour", "weekday", "active", "timezone")
+    form = ReportScheduleForm
+    list_display = ("company", "period", "hour_display", "weekday_display", "active", "timezone", "preview_link")
     list_filter = ("company", "period", "active")
+    readonly_fields = ("preview_link",)
+    actions = ["send_now"]
 
     @admin.display(description="time zone")
     def timezone(self, obj):
         return obj.company.timezone
+
+    @admin.display(description="hour", ordering="hour")
+    def hour_display(self, obj):
+        return f"{obj.hour:02d}:00"
+
+    @admin.display(description="weekday", ordering="weekday")
+    def weekday_display(self, obj):
+        return dict(WEEKDAYS).get(obj.weekday, obj.weekday) if obj.period == "week" else "-"
+
+    @admin.display(description="preview")
+    def preview_link(self, obj):
+        if obj is None or not obj.pk:
+            return "Save the schedule first."
+        url = reverse("admin:postcall_reportschedule_preview", args=[obj.pk])
+        return format_html('<a href="{}">Last {}</a> · <a href="{}?current=1">This {} so far</a>', url,
+                           "week" if obj.period == "week" else "day", url, "week" if obj.period == "week" else "day")
+
+    def get_urls(self):
+        from django.urls import path
+
+        preview = self.admin_site.admin_view(self.preview_view)
+        return [path("<int:object_id>/preview/", preview, name="postcall_reportschedule_preview"),
+                *super().get_urls()]
+
+    def preview_view(self, request, object_id: int):
+        """The report of the last complete period (or this one so far), rendered; nothing stored or sent."""
+        from datetime import timedelta
+
+        from django.http import Http404
+        from django.template.response import TemplateResponse
+        from django.utils import timezone as dj_timezone
+
+        from postcall.reports import figures, period_bounds
+
+        schedule = self.get_object(request, str(object_id))  # scoped: another company's is not found
+        if schedule is None or not self.has_view_permission(request, schedule):
+            raise Http404("No such report schedule.")
+        company = schedule.company
+        current = request.GET.get("current") == "1"
+        day = dj_timezone.now().astimezone(company.tz).date() if current else None
+        start, end = period_bounds(company, schedule.period, day)
+        report = Report(company=company, period=schedule.period, period_start=start, period_end=end,
+                        data=figures(company, start, min(end, dj_timezone.now()) if current else end))
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "original": schedule,
+                   "title": f"Preview: {schedule}", "report": report, "company": company, "data": report.data,
+                   "chart": hours_bar_chart(report.data.get("calls_by_hour", [])), "current": current,
+                   "local_start": start.astimezone(company.tz),
+                   "local_end": (end - timedelta(seconds=1)).astimezone(company.tz),
+                   "recipients": company.report_recipients}
+        return TemplateResponse(request, "admin/postcall/reportschedule/preview.html", context)
+
+    @admin.action(description="Send now: the last complete period's report, e-mailed and sent as report.ready",
+                  permissions=["change"])
+    def send_now(self, request, queryset):
+        from django.utils import timezone as dj_timezone
+
+        from postcall.reports import send_report
+
+        for schedule in queryset.select_related("company"):
+            started = dj_timezone.now()
+            report = send_report(schedule.company, schedule.period)
+            local = report.period_start.astimezone(schedule.company.tz)
+            what = f"{report.get_period_display()} report of {schedule.company.name} for {local:%Y-%m-%d}"
+            if report.emailed_at and report.emailed_at >= started:
+                messages.success(request, f"{what}: e-mailed to {', '.join(report.emailed_to)}.")
+            elif report.emailed_at:
+                sent = report.emailed_at.astimezone(schedule.company.tz)
+                messages.info(request, f"{what}: already e-mailed on {sent:%Y-%m-%d %H:%M} to "
+                                       f"{', '.join(report.emailed_to)}; report.ready sent to webhooks again if new.")
+            else:
+                messages.warning(request, f"{what}: built, not e-mailed: the company has no report recipients.")
 
 
 @admin.register(Report)

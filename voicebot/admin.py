@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import httpx
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 
-from voicebot import asterisk_setup, call_links, outbound_calls
+from voicebot import asterisk_setup, call_links, model_choices, outbound_calls
 from voicebot.admin_calls import CallAdmin  # noqa: F401  registers the calls' admin
 from voicebot.admin_scoping import CompanyScopedAdmin, CompanyScopedInline
 from voicebot.forms import BotAdminForm, PlaceCallForm
@@ -61,7 +63,101 @@ class BotToolInline(admin.StackedInline):
     extra = 0
     fields = ("name", "description", "url", "parameters", "secret", "requires_confirmation", "speak_response",
               "timeout_sec", "active")
-    classes = ("collapse",)
+    verbose_name_plural = "tools (HTTP actions; a scenario's on_complete calls the tool of the same name)"
+
+
+# --- What the bot page checks -------------------------------------------------------------
+# Knowledge documents and lead-scoring rules live in other apps, which voicebot does not
+# import: they are reached through the bot's reverse relations (``knowledge_documents``,
+# ``lead_scoring``) and their models found from those.
+
+RUNNER_CHECK_TIMEOUT_SEC = 0.4
+
+
+def related_model(name: str):
+    """The model behind one of Bot's reverse relations, or None when its app is not installed."""
+    try:
+        return Bot._meta.get_field(name).related_model
+    except FieldDoesNotExist:
+        return None
+
+
+def bot_documents(bot: Bot):
+    """The bot's knowledge documents (of its own company), newest first."""
+    model = related_model("knowledge_documents")
+    if model is None or bot.pk is None:
+        return []
+    return list(model.objects.for_company(bot.company_id).filter(bots=bot).order_by("name"))
+
+
+def lead_scoring_of(bot: Bot):
+    """(rules, own): the bot's lead-scoring rules, or the defaults (an unsaved row) when it has none."""
+    model = related_model("lead_scoring")
+    if model is None:
+        return None, False
+    rules = model.objects.filter(bot=bot, bot__company=bot.company_id).first() if bot.pk else None
+    return (rules, True) if rules is not None else (model(bot=bot), False)
+
+
+def runner_health_url() -> str:
+    host = settings.RUNNER_HOST
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{settings.RUNNER_PORT}/healthz"
+
+
+def runner_warning() -> str:
+    """Why live calls cannot reach the call runner now, or '' when it answers (a short timeout)."""
+    url = runner_health_url()
+    try:
+        response = httpx.get(url, timeout=RUNNER_CHECK_TIMEOUT_SEC)
+    except httpx.HTTPError as exc:
+        return (f"The call runner is not reachable at {url} ({type(exc).__name__}): calls and the Test call button "
+                "will not work until it runs (manage.py runbots, or make demo).")
+    if response.status_code == 503:
+        return f"The call runner at {url} is starting (loading models): calls work once it is ready."
+    if response.status_code != 200:
+        return f"The call runner at {url} answered {response.status_code}: calls may not work."
+    return ""
+
+
+def setup_warnings(bot: Bot, *, llm: model_choices.LlmModels | None = None, check_runner: bool = True) -> list[str]:
+    """What would make this bot misbehave on its next call, in words staff can act on."""
+    warnings = []
+    if bot.use_knowledge:
+        documents = bot_documents(bot)
+        ready = [d for d in documents if d.status == "ready"]
+        if not ready:
+            state = (f"its {len(documents)} document(s) are not ready ("
+                     + ", ".join(f"{d.name}: {d.get_status_display().lower()}" for d in documents) + ")"
+                     if documents else "no document is linked to it")
+            warnings.append(f"Answer from documents is on but {state}: questions get the fallback phrase. "
+                            "Upload a document for this bot, or wait until it is ready.")
+    tools = {tool.name: tool for tool in bot.tools.all()} if bot.pk else {}
+    for scenario in bot.scenarios or []:
+        event = scenario.get("on_complete") if isinstance(scenario, dict) else None
+        if not event:
+            continue
+        tool = tools.get(event)
+        if tool is None:
+            warnings.append(f"Scenario '{scenario.get('name')}' ends with on_complete: {event}, but this bot has no "
+                            f"tool named {event}: what the caller gives is not sent anywhere. Add a tool of that "
+                            f"name below (have: {', '.join(sorted(tools)) or 'none'}).")
+        elif not tool.active:
+            warnings.append(f"Scenario '{scenario.get('name')}' ends with on_complete: {event}, but the tool {event} "
+                            "is inactive: nothing is sent. Tick its Active box below.")
+    if bot.llm_model:
+        llm = llm or model_choices.llm_models()
+        if llm.reachable and model_choices.check_llm(bot.llm_model, llm).error:
+            warnings.append(model_choices.check_llm(bot.llm_model, llm).error)
+        elif not llm.reachable:
+            warnings.append(f"The language model server at {llm.base_url} does not answer: replies will be the "
+                            "fallback phrase until it runs.")
+    if check_runner and (runner := runner_warning()):
+        warnings.append(runner)
+    return warnings
 
 
 @admin.register(Bot)
@@ -75,14 +171,57 @@ class BotAdmin(CompanyScopedAdmin):
     inlines = [PhoneNumberInline, BotToolInline]
     fieldsets = (
         (None, {"fields": ("company", "name", "slug", "active", "language")}),
-        ("Conversation", {"fields": ("greeting", "system_prompt", "fallback_phrase", "scenarios",
+        ("Conversation", {"fields": ("greeting", "system_prompt", "fallback_phrase", "scenarios", "try_scenarios",
                                      "max_turns", "silence_timeout_sec", "transfer_number")}),
         ("Voice and models", {"fields": ("voice", "stt_model", "llm_model", "temperature", "max_tokens")}),
-        ("Knowledge", {"fields": ("use_knowledge", "answer_style", "knowledge_top_k", "knowledge_score_threshold")}),
+        ("Knowledge", {"fields": ("use_knowledge", "answer_style", "knowledge_top_k", "knowledge_score_threshold",
+                                  "documents_list")}),
+        ("Lead scoring", {"fields": ("lead_scoring_summary",)}),
         ("Calling out", {"fields": ("voicemail_message", "outbound_greeting_wait_sec")}),
         ("Test call", {"fields": ("test_call",)}),  # live calls: browser call page on the runner
     )
-    readonly_fields = ("test_call",)
+    readonly_fields = ("test_call", "try_scenarios", "documents_list", "lead_scoring_summary")
+
+    @admin.display(description="Try it")
+    def try_scenarios(self, obj):
+        if obj is None or not obj.pk:
+            return "Save the bot first, then try its scenarios in a chat."
+        return format_html('<a class="button" href="{}">Try this scenario in chat</a> '
+                           '<span class="help">A text chat with this bot as saved: the same rules, scenarios and '
+                           'knowledge as a call.</span>', reverse("try_bot", args=[obj.pk]))
+
+    @admin.display(description="Documents")
+    def documents_list(self, obj):
+        documents = bot_documents(obj) if obj is not None and obj.pk else []
+        return render_to_string("admin/voicebot/bot/documents.html", {
+            "bot": obj, "documents": [(d, _admin_url("change", d)) for d in documents],
+            "add_url": _admin_url("add", related_model("knowledge_documents")),
+        })
+
+    @admin.display(description="Rules")
+    def lead_scoring_summary(self, obj):
+        rules, own = lead_scoring_of(obj if obj is not None else Bot())
+        if rules is None:
+            return "-"
+        if own:
+            edit = _admin_url("change", rules)
+        elif obj is not None and obj.pk:
+            edit = (_admin_url("add", rules) or "") + f"?bot={obj.pk}"
+        else:
+            edit = ""
+        return render_to_string("admin/voicebot/bot/lead_scoring.html",
+                                {"rules": rules, "own": own, "edit_url": edit})
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.pk:
+            form = context.get("adminform").form if context.get("adminform") else None
+            context["setup_warnings"] = setup_warnings(obj, llm=getattr(form, "llm_models", None))
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        for warning in getattr(form, "setup_warnings", ()):
+            messages.warning(request, warning)
 
     @admin.display(description="Talk to this bot")
     def test_call(self, obj):
@@ -139,6 +278,19 @@ class BotAdmin(CompanyScopedAdmin):
             if isinstance(inline_form.instance, PhoneNumber) and not inline_form.instance.company_id:
                 inline_form.instance.company = form.instance.company
         super().save_formset(request, form, formset, change)
+
+
+def _admin_url(kind: str, target) -> str:
+    """The admin's add or change page of a row (or model) of another app; '' when it has none."""
+    if target is None:
+        return ""
+    opts = target._meta
+    try:
+        if kind == "add":
+            return reverse(f"admin:{opts.app_label}_{opts.model_name}_add")
+        return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[target.pk])
+    except NoReverseMatch:
+        return ""
 
 
 @admin.register(PhoneNumber)
