@@ -143,3 +143,23 @@ def test_the_list_action_regenerates_the_selected_calls(client_a, bot_a):
                              {"action": "regenerate_outcomes", "_selected_action": [str(c.pk) for c in calls]})
     assert response.status_code == 302
     assert CallOutcome.objects.filter(call__in=calls).count() == 2
+
+
+def test_a_stored_chat_shows_the_passages_its_knowledge_reply_used(client_a, bot_a):
+    from pipelines.config import BotConfig
+    from pipelines.dialogue.chat import ChatSession
+
+    bot_a.use_knowledge = True
+    bot_a.answer_style = "extractive"
+    bot_a.save()
+    price_list = "Price list. A gel manicure costs 35 dollars. A classic manicure costs 25 dollars."
+    chat = ChatSession(BotConfig.for_slug(bot_a.slug), retrieve=lambda q: [price_list], use_default_models=False)
+    chat.start()
+    turn = chat.send("How much is a gel manicure?")
+    assert "35" in turn.reply, turn
+    call = chat.end()
+    reply_index = next(t.index for t in call.turns.order_by("index") if t.role == "bot" and "35" in t.text)
+    assert call.metrics["explanations"][str(reply_index)]["passages"]
+    page = page_of(client_a, call)
+    reply = page[page.index('class="vb-transcript"'):]
+    assert "Passages used (1)" in reply and "A gel manicure costs 35 dollars." in reply

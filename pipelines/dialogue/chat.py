@@ -65,6 +65,15 @@ def default_llm(config: BotConfig) -> ChatLLM:
                    max_tokens=reply_tokens(config), timeout=settings.LLM_TIMEOUT_SEC)
 
 
+def stored_explanation(why: dict) -> dict:
+    """A reply's explanation as the stored call keeps it: passages' texts bounded (metrics stay small)."""
+    out = dict(why)
+    if isinstance(out.get("passages"), list):
+        out["passages"] = [{**p, "text": str(p.get("text", ""))[:600]} if isinstance(p, dict) else str(p)[:600]
+                           for p in out["passages"][:5]]
+    return out
+
+
 class ChatSession:
     def __init__(self, config: BotConfig, *, embed=None, retrieve=None, llm: ChatLLM | None = None,
                  actions: ActionRunner | None = None, clock=None, use_default_models: bool = True):
@@ -169,6 +178,8 @@ class ChatSession:
                    "grounding": grounding_metrics(self.grounding)}
         if latencies:
             metrics["reply_ms_median"] = latencies[len(latencies) // 2]
+        if self.explanations:  # what each reply was based on, by its turn's index: the call page shows it
+            metrics["explanations"] = {str(i): stored_explanation(why) for i, why in self.explanations.items() if why}
         return CallRecord(
             company_id=self.config.company_id, bot_id=self.config.bot_id, transport="chat",
             started_at=self.started_at, ended_at=datetime.now(timezone.utc), end_reason=reason,
