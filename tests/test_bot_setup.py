@@ -4,6 +4,7 @@ and report schedules with a weekday dropdown, "send now" and a preview."""
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -436,3 +437,43 @@ def test_preview_of_another_companys_schedule_is_not_found(client_a, schedule_b)
     response = client_a.get(reverse("admin:postcall_reportschedule_preview", args=[schedule_b.pk]))
     assert response.status_code == 404
     assert "Beta" not in response.content.decode()
+
+
+# --- In a browser: the scenario editor has line numbers and what is typed there is saved ----------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (apt-get install -y chromium)")
+def test_scenario_editor_in_chromium(live_server, client, staff_a, bot_a, llm_list, runner_up):
+    from playwright.sync_api import sync_playwright
+
+    client.force_login(staff_a)
+    session = client.cookies["sessionid"].value
+    url = live_server.url + reverse("admin:voicebot_bot_change", args=[bot_a.pk])
+    requests = []
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        context = chromium.new_context(viewport={"width": 1366, "height": 900})
+        context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
+        page = context.new_page()
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(url)
+        page.wait_for_selector(".ace_editor .ace_gutter")
+        assert "Check before the next call" not in page.content()  # nothing to warn about here
+        editor = page.locator(".ace_editor .ace_text-input")
+        editor.focus()
+        page.keyboard.insert_text("- name: booking\n  trigger_keywords: [book]\n  collect_fields:\n"
+                                  "    - {name: phone, prompt: 'Your number?', type: phone}\n"
+                                  "  on_complete: booking_created\n")
+        gutter = page.locator(".ace_gutter-cell").all_inner_texts()
+        assert gutter[:5] == ["1", "2", "3", "4", "5"], gutter
+        page.click("input[name=_continue]")
+        page.wait_for_selector("#bot-setup-warnings")
+        assert "no tool named booking_created" in page.inner_text("#bot-setup-warnings")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1366
+        chromium.close()
+    bot_a.refresh_from_db()
+    assert bot_a.scenarios[0]["on_complete"] == "booking_created"
+    local = (live_server.url, f"blob:{live_server.url}")  # Ace's blobs are made in the page
+    assert [r for r in requests if not r.startswith(local)] == []
