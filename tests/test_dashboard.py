@@ -239,8 +239,10 @@ def test_the_company_picker(admin_client, company_a, company_b, bot_a, bot_b):
 
 
 def test_links_go_to_filtered_lists_that_hold_the_item(client_a, bot_a, trouble):
-    make_call(bot_a, timezone.now() - timedelta(minutes=10), status=Call.Status.FAILED,
-              end_reason=Call.EndReason.ERROR, caller_spoke=False)
+    tz = bot_a.company.tz
+    make_call(bot_a, today_at_local(tz), status=Call.Status.FAILED, end_reason=Call.EndReason.ERROR,
+              caller_spoke=False)
+    make_call(bot_a, (timezone.now().astimezone(tz) - timedelta(days=1)).replace(hour=23, minute=30))
     dashboard_html = client_a.get("/admin/").content.decode()
     for key, expected, absent in (("documents", "prices-a.pdf", "hours-a.txt"),
                                   ("webhooks", "hooks-a.example.test", "ok-a.example.test"),
@@ -254,6 +256,11 @@ def test_links_go_to_filtered_lists_that_hold_the_item(client_a, bot_a, trouble)
         assert expected in html and "?e=1" not in listing.get("Location", ""), (key, link)
         if absent:
             assert absent not in html, (key, link)
+    # A company's call counts open the calls list from its local midnight (today) or Monday (this week).
+    today_link = re.search(r'data-figure="calls_today"><a href="([^"]+)"', dashboard_html).group(1)
+    listing = client_a.get(today_link.replace("&amp;", "&"))
+    assert listing.status_code == 200
+    assert re.search(r'class="paginator">\s*1 call\b', listing.content.decode())
     # Each item opens its own row.
     doc = trouble["doc_a"]
     assert f'/admin/knowledge/knowledgedocument/{doc.pk}/change/' in dashboard_html

@@ -151,6 +151,19 @@ class CompanyRow:
         """The company's own day and time now, e.g. "Tue 21:05"."""
         return f"{self.local_now:%a %H:%M}"
 
+    def _calls_since(self, start: datetime) -> str:
+        return _changelist(Call, company__id__exact=self.company.pk, started_at__gte=start.isoformat())
+
+    @property
+    def calls_today_url(self) -> str:
+        """The calls list holding today's calls (local midnight on)."""
+        return self._calls_since(self.local_now.replace(hour=0, minute=0, second=0, microsecond=0))
+
+    @property
+    def calls_week_url(self) -> str:
+        monday = self.local_now.date() - timedelta(days=self.local_now.weekday())
+        return self._calls_since(datetime.combine(monday, datetime.min.time(), tzinfo=self.company.tz))
+
 
 @dataclass
 class AttentionItem:
