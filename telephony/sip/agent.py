@@ -33,7 +33,7 @@ from loguru import logger
 
 from telephony.base import CallRunner, CallStart
 from telephony.sip.peers import peer_allowed, split_host_port
-from telephony.sip.threads import RegisteredOnFree
+from telephony.sip.threads import RegisteredOnFree, SipThreadCollector
 
 # The pinned pjsua2-python wheel is built with PJSUA_MAX_CALLS 4 (its only release with
 # AudioMediaPort); a fifth simultaneous INVITE gets PJSIP's own 486 Busy Here. More calls
@@ -250,6 +250,7 @@ class SipAgent:
                                                  f"{self.settings.host}:{self.settings.port}: {exc}"))
             return
         self._started.set_result(True)
+        collector = SipThreadCollector()  # cyclic garbage is collected here, on the SIP thread
         try:
             polls = 0
             while not self._stopping.is_set():
@@ -258,8 +259,10 @@ class SipAgent:
                 polls += 1
                 if polls % 50 == 0 and self.graveyard:
                     self._bury()
+                collector.tick(polls)
         finally:
             self._shutdown(endpoint)
+            collector.release()
 
     def _run_commands(self) -> None:
         while True:
