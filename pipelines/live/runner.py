@@ -169,7 +169,8 @@ class AcceptedLine:
         self.left = False
         self._greet_pending = False
 
-    async def run(self, transport, control: CallControl, *, greet_on_start: bool = True) -> None:
+    async def run(self, transport, control: CallControl, *, greet_on_start: bool = True,
+                  observers: tuple = ()) -> None:
         if self.left:  # the caller went before the media started
             self.release()
             return
@@ -180,6 +181,8 @@ class AcceptedLine:
             direction="outbound" if config.outbound else "inbound", outbound_call=config.outbound_call_id,
             answered_by=start.answered_by),
             self.lease, control=control, greet_on_start=greet_on_start)
+        for observer in observers:  # e.g. the browser call page's states and transcript
+            self.call.worker.add_observer(observer)
         if self._greet_pending:
             await self.call.greet()
         await self.hub.run_call(self.call)
@@ -354,12 +357,12 @@ def browser_routes(hub: CallHub, adapter) -> list:
         slug = request.path_params["slug"]
         token = request.query_params.get("token", "")
         try:
-            call_links.check(token, slug)
+            ticket = call_links.check(token, slug)
             config = await in_db_thread(BotConfig.for_slug, slug)
         except (call_links.BadCallToken, BotNotFound) as exc:
             return Response(str(exc), status_code=403 if isinstance(exc, call_links.BadCallToken) else 404)
         offer = adapter.offer_path.format(slug=slug) + "?" + urlencode({"token": token})
-        return HTMLResponse(adapter.page(config.name, offer))
+        return HTMLResponse(adapter.page(config.name, offer, ticket.calls_url))
 
     async def linked_bot(request: Request, slug: str) -> BotConfig:
         """The bot of a valid, unspent test-call link whose user may still call it; spends the link."""
@@ -402,11 +405,13 @@ def browser_routes(hub: CallHub, adapter) -> list:
             return JSONResponse({"error": adapter.apology(line.apology)}, status_code=503)
         webrtc = webrtc or SmallWebRTCRequestHandler()
         transports: list = []
+        connections: list = []
 
         async def connected(connection):
             transport = adapter.transport(connection)
             follow_caller(transport, line, adapter)
             transports.append(transport)
+            connections.append(connection)
 
         try:
             answer = await webrtc.handle_web_request(offer, connected)
@@ -416,7 +421,9 @@ def browser_routes(hub: CallHub, adapter) -> list:
         if not transports:
             line.release()
             return Response("the browser call could not be started", status_code=500)
-        hub.spawn(line.run(transports[0], adapter.control({}, transports[0]), greet_on_start=False))
+        observers = tuple(adapter.observers(connections[0], line.start.call_id))
+        hub.spawn(line.run(transports[0], adapter.control({}, transports[0]), greet_on_start=False,
+                           observers=observers))
         return JSONResponse(answer)
 
     return [Route(adapter.page_path, call_page), Route(adapter.offer_path, call_offer, methods=["POST"])]

@@ -18,9 +18,69 @@ PAGE = Path(__file__).resolve().parent / "static" / "call.html"
 MAX_SDP_BYTES = 64 * 1024
 
 
-def page(bot_name: str, offer_url: str) -> str:
+def page(bot_name: str, offer_url: str, calls_url: str = "") -> str:
     return (PAGE.read_text().replace("__BOT_NAME__", html.escape(bot_name))
-            .replace("__OFFER_URL__", html.escape(offer_url, quote=True)))
+            .replace("__OFFER_URL__", html.escape(offer_url, quote=True))
+            .replace("__CALLS_URL__", html.escape(calls_url, quote=True)))
+
+
+def call_events(send, call_id: str):
+    """An observer of the call's pipeline that tells the call page what happens, as JSON messages over the
+    WebRTC data channel (``send``: the connection's ``send_app_message``):
+
+    - ``{"type": "call", "id": ...}`` once: the call's id, by which the page links the stored call;
+    - ``{"type": "state", "state": "listening" | "thinking" | "speaking"}``: the caller is talking or may
+      talk, the caller's turn ended and the reply is being made, the bot's audio is playing;
+    - ``{"type": "transcript", "role": "caller" | "bot", "text": ...}``: each line as it is heard or said.
+    """
+    from pipecat.frames.frames import (
+        BotStartedSpeakingFrame,
+        BotStoppedSpeakingFrame,
+        TranscriptionFrame,
+        TTSTextFrame,
+        UserStartedSpeakingFrame,
+        UserStoppedSpeakingFrame,
+        VADUserStartedSpeakingFrame,
+        VADUserStoppedSpeakingFrame,
+    )
+    from pipecat.observers.base_observer import BaseObserver
+
+    states = {VADUserStartedSpeakingFrame: "listening", UserStartedSpeakingFrame: "listening",
+              VADUserStoppedSpeakingFrame: "thinking", UserStoppedSpeakingFrame: "thinking",
+              TranscriptionFrame: "thinking", BotStartedSpeakingFrame: "speaking",
+              BotStoppedSpeakingFrame: "listening"}
+
+    class CallEvents(BaseObserver):
+        def __init__(self):
+            super().__init__()
+            self.state = ""
+            self.bot_speaking = False
+            send({"type": "call", "id": call_id})
+
+        def _send(self, message: dict) -> None:
+            try:
+                send(message)
+            except Exception:  # noqa: BLE001 - the page's channel closing must not touch the call
+                pass
+
+        async def on_push_frame(self, data) -> None:
+            frame = data.frame
+            state = states.get(type(frame))
+            if not data.first_push or (state is None and not isinstance(frame, TTSTextFrame)):
+                return  # a frame is reported once, however many processors pass it on
+            if isinstance(frame, (BotStartedSpeakingFrame, BotStoppedSpeakingFrame)):
+                self.bot_speaking = isinstance(frame, BotStartedSpeakingFrame)
+            elif self.bot_speaking and state == "thinking":  # a VAD blip while the bot talks changes nothing
+                return
+            if isinstance(frame, TranscriptionFrame) and frame.text.strip():
+                self._send({"type": "transcript", "role": "caller", "text": frame.text.strip()})
+            elif isinstance(frame, TTSTextFrame) and frame.text.strip():
+                self._send({"type": "transcript", "role": "bot", "text": frame.text.strip()})
+            if state and state != self.state:
+                self.state = state
+                self._send({"type": "state", "state": state})
+
+    return CallEvents()
 
 
 def offer_problem(sdp: str) -> str | None:
@@ -61,8 +121,12 @@ class Browser(BrowserAdapter):
     def apology(self, text: str) -> str:
         return text  # the offer is answered with JSON {"error": text}
 
-    def page(self, bot_name: str, offer_url: str) -> str:
-        return page(bot_name, offer_url)
+    def page(self, bot_name: str, offer_url: str, calls_url: str = "") -> str:
+        return page(bot_name, offer_url, calls_url)
+
+    def observers(self, connection, call_id: str) -> list:
+        """What watches the call for the page: its states and transcript over the data channel."""
+        return [call_events(connection.send_app_message, call_id)]
 
     def offer_problem(self, sdp: str) -> str | None:
         return offer_problem(sdp)

@@ -28,11 +28,14 @@ def test_call_page_refuses_without_a_valid_token(runner, desk_bot):
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (apt-get install -y chromium)")
 def test_browser_call_hears_the_greeting_and_is_stored(runner, desk_bot, queued):
+    """The page shows the runner's states (listening, thinking, speaking) and the live transcript from the
+    data channel, the microphone's level, and after hang-up a link to the stored call in admin."""
     from playwright.sync_api import sync_playwright
 
     base, hub = runner
     staff = make_staff("sam", desk_bot.company)
-    url = f"{base}/call/{desk_bot.slug}?token={call_links.sign(desk_bot.slug, staff.pk)}"
+    calls_url = "http://127.0.0.1:8200/admin/voicebot/call/"
+    url = f"{base}/call/{desk_bot.slug}?token={call_links.sign(desk_bot.slug, staff.pk, calls_url)}"
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
             "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
@@ -43,11 +46,26 @@ def test_browser_call_hears_the_greeting_and_is_stored(runner, desk_bot, queued)
         assert page.title() == f"Test call: {desk_bot.name}"
         page.click("#call")
         page.wait_for_function("window.callState.heardBot === true", timeout=60000)
+        # The caller's question (the fake microphone, after the greeting) is heard, then answered.
+        page.wait_for_function("window.callState.transcript.some(l => l.role === 'caller') && "
+                               "window.callState.states.lastIndexOf('speaking') > "
+                               "window.callState.states.indexOf('thinking')", timeout=90000)
+        status = page.text_content("#status")
         state = page.evaluate("window.callState")
+        lines = page.locator("#transcript .line").all_text_contents()
         page.click("#hangup")
+        link = page.locator("#stored-call")
+        link.wait_for(timeout=5000)
+        href = link.get_attribute("href")
         time.sleep(1)
         chromium.close()
-    assert state["connected"] and state["peakLevel"] > 0.05
+    assert state["connected"] and state["peakLevel"] > 0.05 and state["micPeak"] > 0.01
+    assert {"listening", "thinking", "speaking"} <= set(state["states"]) and status
+    bot_lines = [t["text"] for t in state["transcript"] if t["role"] == "bot"]
+    assert bot_lines[0].startswith("Hello, Alpha Dental") and len(bot_lines) >= 2  # greeting, then the answer
+    assert any(t["role"] == "caller" and t["text"] for t in state["transcript"])
+    assert any("Hello, Alpha Dental" in line for line in lines)
+    assert href == f"{calls_url}?q={state['callId']}" and state["callId"].startswith("webrtc-")
     calls = [c for c in hub.finished if c.info.transport == "webrtc"]
     deadline = time.monotonic() + 45  # WebRTC notices the closed peer after a while
     while not calls and time.monotonic() < deadline:
@@ -55,7 +73,7 @@ def test_browser_call_hears_the_greeting_and_is_stored(runner, desk_bot, queued)
         calls = [c for c in hub.finished if c.info.transport == "webrtc"]
     assert calls, "the browser call never ended"
     call = wait_for_call(calls[-1].info.external_id)
-    assert call.transport == "webrtc" and call.bot_id == desk_bot.pk
+    assert call.transport == "webrtc" and call.bot_id == desk_bot.pk and call.external_id == state["callId"]
     assert call.turns.filter(role="bot").first().text == "Hello, Alpha Dental, how can I help?"
 
 
