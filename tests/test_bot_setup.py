@@ -230,6 +230,7 @@ def test_plain_labels(client_a, bot_a, llm_list, runner_up):
         assert label in body, label
     for engineer_label in ("Stt model", "Llm model", "Knowledge top k"):
         assert engineer_label not in body
+    assert 'placeholder="the install&#x27;s default: en_US-joe-medium"' in body
 
 
 # --- Warnings on the bot page ------------------------------------------------------------------------

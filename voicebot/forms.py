@@ -93,9 +93,12 @@ class BotAdminForm(forms.ModelForm):
         self.llm_models: model_choices.LlmModels | None = None
         suggestions = {"voice": model_choices.installed_voices, "stt_model": model_choices.whisper_names,
                        "llm_model": self._served_llms}
+        defaults = model_choices.install_defaults()
         for name, suggest in suggestions.items():
             if name in self.fields:
-                self.fields[name].widget = SuggestingInput(attrs={"class": "vTextField"}, suggestions=suggest())
+                self.fields[name].widget = SuggestingInput(
+                    attrs={"class": "vTextField", "placeholder": f"the install's default: {defaults[name]}"},
+                    suggestions=suggest())
 
     def _llms(self) -> model_choices.LlmModels:
         if self.llm_models is None:

@@ -44,6 +44,12 @@ class Check:
     warning: str = ""
 
 
+def install_defaults() -> dict[str, str]:
+    """What an empty voice, speech recognition or language model field means on this install."""
+    return {"voice": settings.TTS_DEFAULT_VOICE, "stt_model": settings.STT_MODEL or local_models.BUNDLED_WHISPER,
+            "llm_model": llm_endpoint.default_model()}
+
+
 # --- Piper voices ------------------------------------------------------------------------
 
 
