@@ -7,6 +7,7 @@ import subprocess
 import sys
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from django.conf import settings as django_settings
 
 from voicebot import call_links
@@ -42,3 +43,28 @@ def test_demo_passes_its_runner_port_to_the_web_process(monkeypatch):
         env=environ, cwd=django_settings.BASE_DIR, capture_output=True, text=True, timeout=120)
     assert web.returncode == 0, web.stderr
     assert web.stdout.strip().startswith("http://127.0.0.1:8965/call/elegant-receptionist?token=")
+
+
+def test_the_admin_button_gives_the_page_the_calls_list_to_link_after_hang_up(client_a, bot_a, settings):
+    settings.RUNNER_CALL_PAGE_URL = "http://127.0.0.1:8965"
+    link = client_a.get(f"/admin/voicebot/bot/{bot_a.pk}/test-call/")["Location"]
+    assert link.startswith("http://127.0.0.1:8965/call/alpha-desk?token=")
+    ticket = call_links.check(parse_qs(urlsplit(link).query)["token"][0], bot_a.slug)
+    assert ticket.calls_url == "http://testserver/admin/voicebot/call/"
+
+
+def test_the_calls_list_is_signed_and_only_a_web_address():
+    token = call_links.sign("salon", 1, "javascript:alert(1)")
+    assert call_links.check(token, "salon").calls_url == ""
+    assert call_links.check(call_links.sign("salon", 1), "salon").calls_url == ""
+    forged = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
+    with pytest.raises(call_links.BadCallToken):
+        call_links.check(forged, "salon")
+
+
+def test_the_call_page_shows_the_link_target_it_was_given():
+    from telephony.providers.browser import page
+
+    html = page("Salon <desk>", "/call/salon/offer?token=t", "https://admin.example.com/admin/voicebot/call/")
+    assert 'const callsUrl = "https://admin.example.com/admin/voicebot/call/";' in html
+    assert "<h1>Salon &lt;desk&gt;</h1>" in html and "__" not in html.replace("__init__", "")
