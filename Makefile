@@ -28,7 +28,7 @@ export DO_NOT_TRACK := true
 export HF_HUB_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup demo test check fuzz lock db-stop clean browser sip-clients
+.PHONY: setup demo test check fuzz screenshots lock db-stop clean browser sip-clients
 
 setup: $(STAMP) $(LLAMA_STAMP)
 	$(PY) manage.py migrate --noinput -v 0
@@ -71,6 +71,10 @@ test: setup browser sip-clients
 FUZZ_EXAMPLES ?= 150
 fuzz: setup
 	VOICEBOT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q tests/api/test_fuzz.py
+
+# README's screenshots (docs/screenshots/): the admin walk-through test, saving its pages.
+screenshots: setup browser
+	VOICEBOT_SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest -q tests/test_admin_walkthrough.py
 
 check: setup
 	$(PY) manage.py check

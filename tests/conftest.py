@@ -143,6 +143,20 @@ def celery_worker_process(django_db_setup, django_db_blocker):
     log.close()
 
 
+# --- The web app, served -------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def live_api(django_db_setup):
+    """The web app served by gunicorn on the test database (tests/api/live_app.py); its base URL.
+
+    Tests that use it need ``django_db(transaction=True)``: gunicorn reads committed rows.
+    """
+    from tests.api.live_app import served_app
+
+    with served_app(log_name="gunicorn-api.log") as base:
+        yield base
+
+
 # --- The bundled LLM server (llama.cpp, OpenAI-compatible /v1) ---------------------
 
 @pytest.fixture(scope="session")

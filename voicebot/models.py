@@ -31,8 +31,12 @@ LANGUAGE_VALIDATOR = RegexValidator(
 )
 
 
+# Files of the system's zone database that are no zone name PostgreSQL knows.
+NOT_ZONE_NAMES = frozenset({"localtime", "posixrules"})
+
+
 def validate_timezone(value: str) -> None:
-    if value not in zoneinfo.available_timezones():
+    if value not in zoneinfo.available_timezones() or value in NOT_ZONE_NAMES:
         raise ValidationError(f"'{value}' is not a known time zone; use a name such as Europe/Berlin or America/New_York.")
 
 

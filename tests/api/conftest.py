@@ -16,15 +16,6 @@ def key_client(company, *, access: str = ApiKey.Access.READ_WRITE, name: str = "
     return client
 
 
-@pytest.fixture(scope="session")
-def live_api(django_db_setup):
-    """The web app served by gunicorn on the test database (tests/api/live_app.py); its base URL."""
-    from tests.api.live_app import served_app
-
-    with served_app(log_name="gunicorn-api.log") as base:
-        yield base
-
-
 @pytest.fixture
 def api_a(company_a):
     return key_client(company_a)
