@@ -90,7 +90,7 @@ def llm_down(monkeypatch):
 @pytest.fixture
 def runner_up(settings):
     server = _Server({"/healthz": (200, {"ok": True, "active_calls": 0})})
-    settings.RUNNER_HOST, settings.RUNNER_PORT = "127.0.0.1", server.port
+    settings.RUNNER_HOST, settings.RUNNER_PORT, settings.RUNNER_CALL_PAGE_URL = "127.0.0.1", server.port, ""
     yield server
     server.close()
 
@@ -285,7 +285,7 @@ def test_on_complete_naming_a_missing_tool_warns_until_it_exists(client_a, bot_a
 
 def test_runner_down_warns_and_stops_when_it_answers(client_a, bot_a, llm_list, settings):
     # A runner listening on every address is asked on loopback.
-    settings.RUNNER_HOST, settings.RUNNER_PORT = "0.0.0.0", free_port()
+    settings.RUNNER_HOST, settings.RUNNER_PORT, settings.RUNNER_CALL_PAGE_URL = "0.0.0.0", free_port(), ""
     _, warnings = page_of(client_a, bot_a)
     assert any("call runner is not reachable" in w and str(settings.RUNNER_PORT) in w for w in warnings), warnings
     server = _Server({"/healthz": (503, {"ok": False})})
@@ -300,6 +300,17 @@ def test_runner_down_warns_and_stops_when_it_answers(client_a, bot_a, llm_list, 
         server.close()
 
 
+def test_runner_checked_is_the_one_test_call_opens(client_a, bot_a, llm_list, runner_up, settings):
+    # `demo --runner-port N` points the Test call at its runner: that one is checked, not RUNNER_PORT's.
+    settings.RUNNER_CALL_PAGE_URL = f"http://127.0.0.1:{free_port()}"
+    _, warnings = page_of(client_a, bot_a)
+    assert any(f"not reachable at {settings.RUNNER_CALL_PAGE_URL}/healthz" in w for w in warnings), warnings
+    settings.RUNNER_CALL_PAGE_URL = f"http://127.0.0.1:{runner_up.port}/"
+    settings.RUNNER_PORT = free_port()
+    _, warnings = page_of(client_a, bot_a)
+    assert warnings == []
+
+
 def test_runner_down_does_not_hold_the_page(client_a, bot_a, llm_list, settings):
     import time
 
@@ -309,6 +320,7 @@ def test_runner_down_does_not_hold_the_page(client_a, bot_a, llm_list, settings)
     silent.listen(0)
     try:
         settings.RUNNER_HOST, settings.RUNNER_PORT = "127.0.0.1", silent.getsockname()[1]
+        settings.RUNNER_CALL_PAGE_URL = ""
         started = time.monotonic()
         _, warnings = page_of(client_a, bot_a)
         assert time.monotonic() - started < 2.0

@@ -100,6 +100,11 @@ def lead_scoring_of(bot: Bot):
 
 
 def runner_health_url() -> str:
+    """The runner the Test call button opens (``RUNNER_CALL_PAGE_URL``, as ``demo --runner-port`` sets it),
+    else the one at RUNNER_HOST:RUNNER_PORT."""
+    call_page = getattr(settings, "RUNNER_CALL_PAGE_URL", "")
+    if call_page:
+        return f"{call_page.rstrip('/')}/healthz"
     host = settings.RUNNER_HOST
     if host in ("", "0.0.0.0", "::", "[::]"):
         host = "127.0.0.1"
@@ -265,7 +270,7 @@ class BotAdmin(CompanyScopedAdmin):
         bot = self.get_object(request, str(object_id))  # scoped: other companies' bots are not found
         if bot is None or not self.has_view_permission(request, bot):
             raise Http404("No such bot.")
-        calls = request.build_absolute_uri(reverse("admin:voicebot_call_changelist"))  # linked after hang-up
+        calls = request.build_absolute_uri(reverse("stored_call"))  # the page links the stored call after hang-up
         return redirect(call_links.call_page_url(bot.slug, request.user.pk, calls_url=calls))
 
     @admin.display(description="LLM")
