@@ -442,6 +442,7 @@ def test_preview_renders_without_storing_or_sending(client_a, schedule_a, bot_a)
     current = client_a.get(url + "?current=1").content.decode()
     assert "<strong>1</strong> calls" in current and "so far" in current
     assert not Report.objects.exists() and mail.outbox == []
+    assert 'name="action" value="send_now"' in body  # the preview page sends through the scoped action
     change = client_a.get(reverse("admin:postcall_reportschedule_change", args=[schedule_a.pk])).content.decode()
     assert url in change
 
