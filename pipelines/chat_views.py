@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from pipelines.config import BotConfig
 from pipelines.dialogue.chat import ChatSession
-from voicebot.models import Bot
+from voicebot.models import Bot, Call
 
 MAX_MESSAGE_CHARS = 1000
 
@@ -108,3 +108,24 @@ def try_bot(request: HttpRequest, pk: int) -> HttpResponse:
         "opts": Bot._meta,
     }
     return render(request, "pipelines/try_bot.html", context)
+
+
+STORED_CALL_WAIT = """<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="2">
+<title>Storing the call</title></head><body style="font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto">
+<p>Call <code>{}</code> is not stored yet: the runner stores a call once it has ended (a browser call a few
+seconds after hang-up). This page reloads until it is there.</p><p><a href="{}">All calls</a></p></body></html>"""
+
+
+@staff_member_required
+@require_http_methods(["GET"])
+def stored_call(request: HttpRequest) -> HttpResponse:
+    """The admin page of the call with external id ``?q=`` (the browser call page links here after hang-up):
+    a call of a company the user does not staff is never found; one not stored yet is waited for."""
+    external_id = request.GET.get("q", "").strip()
+    if not external_id or len(external_id) > 200:
+        return HttpResponseBadRequest("Which call? Give its id as ?q=.")
+    call = Call.objects.for_user(request.user).filter(external_id=external_id).only("pk").first()
+    if call is not None:
+        return redirect("admin:voicebot_call_change", call.pk)
+    return HttpResponse(format_html(STORED_CALL_WAIT, external_id, reverse("admin:voicebot_call_changelist")),
+                        status=404)

@@ -45,12 +45,26 @@ def test_demo_passes_its_runner_port_to_the_web_process(monkeypatch):
     assert web.stdout.strip().startswith("http://127.0.0.1:8965/call/elegant-receptionist?token=")
 
 
-def test_the_admin_button_gives_the_page_the_calls_list_to_link_after_hang_up(client_a, bot_a, settings):
+def test_the_admin_button_gives_the_page_where_to_find_the_stored_call(client_a, bot_a, settings):
     settings.RUNNER_CALL_PAGE_URL = "http://127.0.0.1:8965"
     link = client_a.get(f"/admin/voicebot/bot/{bot_a.pk}/test-call/")["Location"]
     assert link.startswith("http://127.0.0.1:8965/call/alpha-desk?token=")
     ticket = call_links.check(parse_qs(urlsplit(link).query)["token"][0], bot_a.slug)
-    assert ticket.calls_url == "http://testserver/admin/voicebot/call/"
+    assert ticket.calls_url == "http://testserver/admin/try-bot/stored-call/"
+
+
+def test_the_stored_call_link_opens_the_call_for_its_company_s_staff_only(client_a, client, staff_b, bot_a):
+    from voicebot.models import Call
+
+    url = "/admin/try-bot/stored-call/"
+    waiting = client_a.get(url, {"q": "webrtc-abc"})  # hung up, not stored yet: the page waits for it
+    assert waiting.status_code == 404 and b'http-equiv="refresh"' in waiting.content
+    call = Call.objects.create(company=bot_a.company, bot=bot_a, transport="webrtc", external_id="webrtc-abc")
+    found = client_a.get(url, {"q": "webrtc-abc"})
+    assert found.status_code == 302 and found["Location"] == f"/admin/voicebot/call/{call.pk}/change/"
+    client.force_login(staff_b)  # another company's staff
+    assert client.get(url, {"q": "webrtc-abc"}).status_code == 404
+    assert client.get(url).status_code == 400
 
 
 def test_the_calls_list_is_signed_and_only_a_web_address():

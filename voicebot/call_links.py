@@ -30,7 +30,7 @@ class CallTicket:
     bot: str
     user_id: int | None
     nonce: str
-    calls_url: str = ""  # the admin's calls list, where the page links the stored call after hang-up
+    calls_url: str = ""  # where the page links the stored call after hang-up (its id as ?q=): the admin's
 
 
 def _admin_url(url: str) -> str:
