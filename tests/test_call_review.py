@@ -62,7 +62,8 @@ def test_times_are_in_the_companys_zone_with_its_name(client_a, booked):
     page = page_of(client_a, booked)
     assert "2026-07-01 14:05:03 Europe/Berlin" in page  # started, local (UTC 12:05)
     assert "2026-07-01 14:06:38 Europe/Berlin" in page  # ended
-    assert "12:05:03" not in page
+    assert "12:05:03" not in page and "at 2026-07-01 12:05" not in page
+    assert "Call %d from +4930999888 at 2026-07-01 14:05 Europe/Berlin" % booked.pk in page  # the heading
     listing = client_a.get(reverse("admin:voicebot_call_changelist")).content.decode()
     assert "01 Jul 14:05" in listing and "Europe/Berlin" in listing
 

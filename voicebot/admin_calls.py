@@ -136,13 +136,13 @@ class CallAdmin(CompanyScopedAdmin):
     readonly_fields = ("company", "bot", "transport", "direction", "external_id", "from_number", "to_number",
                        "status", "started_local", "ended_local", "duration_display", "end_reason", "scenario",
                        "recording_player", "conversation", "replaced_sentences", "collected_table", "metrics",
-                       "analytics", "answered_local", "variables")
+                       "analytics", "answered_local", "variables_table")
     fieldsets = (
         ("What the call came to", {"fields": ("collected_table",)}),
         ("Conversation", {"fields": ("conversation", "replaced_sentences", "recording_player")}),
         ("Call", {"fields": ("company", "bot", "transport", "direction", "external_id", "from_number", "to_number",
                              "status", "started_local", "answered_local", "ended_local", "duration_display",
-                             "end_reason", "scenario", "variables")}),
+                             "end_reason", "scenario", "variables_table")}),
         ("Measurements", {"classes": ("collapse",), "fields": ("metrics", "analytics")}),
     )
 
@@ -157,6 +157,15 @@ class CallAdmin(CompanyScopedAdmin):
         recording = self.admin_site.admin_view(self.recording_view)
         custom = [path("<int:pk>/recording/", recording, name="voicebot_call_recording")]
         return custom + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = dict(extra_context or {})
+        call = self.get_object(request, object_id)  # scoped: another company's call is not found
+        if call is not None:  # the heading's time in the company's zone too (Call's str is UTC)
+            who = call.from_number or call.get_transport_display()
+            extra.setdefault("subtitle", f"Call {call.pk} from {who} at "
+                                         f"{local_time(call.company, call.started_at, '%Y-%m-%d %H:%M')}")
+        return super().change_view(request, object_id, form_url, extra_context=extra)
 
     def recording_view(self, request, pk):
         """The recording file, only for staff who may see this call (recordings are private)."""
@@ -200,6 +209,11 @@ class CallAdmin(CompanyScopedAdmin):
         return render_to_string("admin/voicebot/call/fields_table.html",
                                 {"rows": fields_rows(obj.collected_fields, obj.bot),
                                  "empty": "The scenario engine collected nothing on this call."})
+
+    @admin.display(description="variables")
+    def variables_table(self, obj):
+        return render_to_string("admin/voicebot/call/fields_table.html",
+                                {"rows": fields_rows(obj.variables), "empty": "-"})
 
     @admin.display(description="recording")
     def recording_player(self, obj):
