@@ -92,6 +92,17 @@ def try_the_demo_bot(http: httpx.Client, receiver: str) -> None:
     assert done["reply"] == "You're booked. See you soon!", done  # the receiver's answer, spoken
     bookings = httpx.get(receiver, timeout=5).json()["bookings"]
     assert bookings and bookings[-1]["service"] == "manicure" and bookings[-1]["phone"] == "+12125550123"
+    stored = http.post("/api/v1/bots/elegant-receptionist/chat/", json={"conversation": conversation, "end": True},
+                       headers={"X-CSRFToken": http.cookies["csrftoken"]}).json()
+    assert stored["call"], stored
+
+    def booking_on_the_dashboard():
+        page = http.get("/admin/").text
+        cell = re.search(r'data-figure="bookings_today">(\d+)<', page)
+        return cell and int(cell.group(1)) >= 1
+
+    # The worker writes the call's outcome (a booking); the dashboard counts it among today's.
+    wait_until(booking_on_the_dashboard, 120, interval=1, what="the chat's booking on the dashboard")
 
 
 def test_demo_serves_admin_with_demo_data_and_stops_everything_on_sigint(demo_env):
