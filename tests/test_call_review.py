@@ -164,3 +164,34 @@ def test_a_stored_chat_shows_the_passages_its_knowledge_reply_used(client_a, bot
     page = page_of(client_a, call)
     reply = page[page.index('class="vb-transcript"'):]
     assert "Passages used (1)" in reply and "A gel manicure costs 35 dollars." in reply
+
+
+def test_a_live_calls_reply_shows_the_passages_the_brain_used(client_a, bot_a):
+    """The call pipeline's brain (ScenarioProcessor in a real Pipecat pipeline) keeps what each reply was
+    based on; stored as the live call stores it, the call page shows the passages beside that reply."""
+    import asyncio
+
+    from pipelines.config import BotConfig
+    from pipelines.dialogue.chat import stored_explanation
+    from pipelines.dialogue.engine import DialogueEngine
+    from pipelines.dialogue.processor import ScenarioProcessor
+    from tests.dialogue.test_processor import converse, spoken
+
+    bot_a.use_knowledge = True
+    bot_a.answer_style = "extractive"  # the documents' own words: no LLM needed
+    bot_a.save()
+    price_list = "Price list. A gel manicure costs 35 dollars. A classic manicure costs 25 dollars."
+    engine = DialogueEngine(BotConfig.for_slug(bot_a.slug), embed=None, retrieve=lambda q: [price_list])
+    processor = ScenarioProcessor(engine)
+    turns, _context = asyncio.run(converse(processor, DEAD_LLM, ["How much is a gel manicure?"]))
+    said = " ".join(spoken(turns[0]))
+    assert "35" in said, said
+    assert processor.explanations and processor.explanations[0]["question"] == "How much is a gel manicure?"
+
+    call = Call.objects.create(company=bot_a.company, bot=bot_a, transport="sim", started_at=STARTED, metrics={
+        "reply_explanations": [stored_explanation(why) for why in processor.explanations]})
+    for index, (role, text) in enumerate([("bot", "Alpha here."), ("caller", "how much is a gel manicure"),
+                                          ("bot", said)]):
+        CallTurn.objects.create(call=call, index=index, role=role, text=text, start_ms=index * 3000)
+    reply = page_of(client_a, call).split(said, 1)[1]
+    assert "Passages used (1)" in reply and "A gel manicure costs 35 dollars." in reply

@@ -9,6 +9,8 @@ with the zone's name. The list keeps to a few narrow columns so that it fits 136
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import admin
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
@@ -70,11 +72,16 @@ def passage_rows(passages) -> list[dict]:
     return rows
 
 
+def _words(text) -> str:
+    return " ".join(re.findall(r"[a-z0-9']+", str(text or "").lower()))
+
+
 def transcript_items(call: Call, turns: list[CallTurn]) -> list[dict]:
     """Each turn with what the call's metrics say about it: timing parts, passages used, replacements.
 
     ``metrics["explanations"]``: what a reply was based on, by the turn's index (``passages``,
-    ``grounding``, ``fallback``); ``metrics["grounding"]["replaced"]``: matched to the bot turn
+    ``grounding``, ``fallback``; a live call's ``metrics["reply_explanations"]``, matched by the
+    caller's words before the reply); ``metrics["grounding"]["replaced"]``: matched to the bot turn
     that said the replacement; ``metrics["replies"]``: the live call's timing parts, in the order
     of the timed bot replies.
     """
@@ -85,10 +92,20 @@ def transcript_items(call: Call, turns: list[CallTurn]) -> list[dict]:
     timings = [r for r in metrics.get("replies") or [] if isinstance(r, dict)]
     timed_bot_turns = [t for t in turns if t.role == CallTurn.Role.BOT and t.latency_ms is not None]
     timing_of = dict(zip((t.index for t in timed_bot_turns), timings)) if len(timings) == len(timed_bot_turns) else {}
-    items, placed = [], set()
+    by_question = [w for w in metrics.get("reply_explanations") or [] if isinstance(w, dict)]
+    items, placed, asked = [], set(), ""
     for turn in turns:
         why = explanations.get(str(turn.index)) or explanations.get(turn.index) or {}
         why = why if isinstance(why, dict) else {}
+        if turn.role == CallTurn.Role.CALLER:
+            asked = _words(turn.text)
+        elif not why and asked and by_question:  # a live call's: matched by the caller's words before it
+            found = next((w for w in by_question if _words(w.get("question", "")) and
+                          _words(w.get("question", "")) in asked), None)
+            if found is not None:
+                by_question.remove(found)
+                why = found
+            asked = ""
         item = {"turn": turn, "passages": [], "replaced": [], "fallback": "", "timing": None}
         if turn.role == CallTurn.Role.BOT:
             item["passages"] = passage_rows(why.get("passages"))

@@ -69,9 +69,16 @@ def stored_explanation(why: dict) -> dict:
     """A reply's explanation as the stored call keeps it: passages' texts bounded (metrics stay small)."""
     out = dict(why)
     if isinstance(out.get("passages"), list):
-        out["passages"] = [{**p, "text": str(p.get("text", ""))[:600]} if isinstance(p, dict) else str(p)[:600]
-                           for p in out["passages"][:5]]
+        out["passages"] = [_stored_passage(p) for p in out["passages"][:5]]
     return out
+
+
+def _stored_passage(passage) -> dict | str:
+    if not isinstance(passage, dict):
+        return str(passage)[:600]
+    score = passage.get("score")
+    return {**passage, "text": str(passage.get("text", ""))[:600],
+            "score": float(score) if isinstance(score, (int, float)) or hasattr(score, "item") else None}
 
 
 class ChatSession:

@@ -118,6 +118,9 @@ class ScenarioProcessor(FrameProcessor):
         self.last_reply: Reply | None = None
         self.caller_words: list[str] = []  # what the caller said so far: facts a reply may repeat
         self._question = ""
+        # What each caller turn's reply was based on (``DialogueEngine.explain``: scenario, passages,
+        # fallback), with the caller's words: stored in the call's metrics for the call page.
+        self.explanations: list[dict] = []
         self._engine_lock = asyncio.Lock()  # a keypad entry and a spoken turn never run the engine at once
 
     def reply_guard(self) -> ReplyGuard:
@@ -152,6 +155,9 @@ class ScenarioProcessor(FrameProcessor):
         async with self._engine_lock:
             reply = await asyncio.to_thread(self.engine.handle, text)
         self.last_reply = reply
+        why = self.engine.explain() if hasattr(self.engine, "explain") else {}
+        if why:
+            self.explanations.append({"question": text, **why})
         if reply.use_llm:
             self.llm_turns += 1
             if self.offer_tools and not frame.context.tools:

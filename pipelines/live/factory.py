@@ -33,6 +33,7 @@ from pipecat.workers.runner import WorkerRunner
 
 from pipelines.call_store import save_call_record
 from pipelines.config import BotConfig
+from pipelines.dialogue.chat import stored_explanation
 from pipelines.dialogue.grounding_processor import GroundingProcessor
 from pipelines.dialogue.keypad import KeypadCollector
 from pipelines.dialogue.processor import ScenarioProcessor
@@ -187,6 +188,9 @@ class LiveCall:
         self.record.scenario, self.record.collected_fields = self.scenario.engine.record_fields()
         self.record.metrics["scenario_engine"] = self.scenario.engine.summary()
         self.record.metrics["grounding"] = grounding_metrics(self.grounding.replies)
+        if self.scenario.explanations:  # the call page shows the passages each reply used
+            self.record.metrics["reply_explanations"] = [stored_explanation(why)
+                                                         for why in self.scenario.explanations[-100:]]
         if store:
             self.stored_attempted = True
             self.saved_call = await in_db_thread(save_call_record, self.record)
