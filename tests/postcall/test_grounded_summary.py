@@ -153,3 +153,10 @@ def test_one_real_answer_among_fallbacks_is_question_answered(bot_a, dead_llm):
              ("bot", "We open at nine on weekdays.", 700, False)]
     call = store_call(bot_a, transport=Call.Transport.CHAT, from_number="", scenario="", collected={}, turns=turns)
     assert processing.process(call.pk).result == CallOutcome.Result.INFORMATION
+
+
+def test_a_paraphrase_in_a_summarys_own_words_is_kept():
+    turns = [CallTurn(index=i, role=role, text=text) for i, (role, text, _l, _i) in enumerate(SALON_TURNS)]
+    assert summary.grounding_problem("The caller inquired about pricing for a gel manicure.", turns) is None
+    assert summary.grounding_problem("The caller asked about pricing for a gel manicure and a pedicure.",
+                                     turns) == "names what the call does not contain: pedicure"
