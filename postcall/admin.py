@@ -18,7 +18,15 @@ from django.utils.html import format_html
 from postcall import webhooks
 from postcall.charts import hours_bar_chart
 from postcall.models import (
-    SUBSCRIBABLE_EVENTS, CallOutcome, Event, Lead, LeadScoringRules, Report, ReportSchedule, WebhookAttempt, WebhookDelivery,
+    SUBSCRIBABLE_EVENTS,
+    CallOutcome,
+    Event,
+    Lead,
+    LeadScoringRules,
+    Report,
+    ReportSchedule,
+    WebhookAttempt,
+    WebhookDelivery,
     WebhookEndpoint,
 )
 from voicebot import outbound

@@ -86,7 +86,8 @@ def try_the_demo_bot(http: httpx.Client, receiver: str) -> None:
     price = chat("How much is a gel manicure?")
     assert "35" in price["reply"], price
     conversation = chat("I'd like to book an appointment")["conversation"]
-    for line in ("A manicure, please", "next Tuesday", "half past four", "two one two, five five five, oh one two three"):
+    for line in ("A manicure, please", "next Tuesday", "half past four",
+                 "two one two, five five five, oh one two three"):
         chat(line, conversation)
     done = chat("yes, that's right", conversation)
     assert done["reply"] == "You're booked. See you soon!", done  # the receiver's answer, spoken
