@@ -126,7 +126,8 @@ def test_two_workers_ticking_one_campaign_at_once_never_call_anyone_twice(bot_a,
     busy_first = set(PHONES[::2])  # busy on the first call, answered on the second
     queue = f"campaigns-{uuid.uuid4().hex[:6]}"
     env = {"TWILIO_API_BASE_URL": twilio.url, "TWILIO_ACCOUNT_SID": "ACtest", "TWILIO_AUTH_TOKEN": "secret",
-           "VOICEBOT_RUNNER_PUBLIC_URL": "https://runner.example.com"}
+           "VOICEBOT_RUNNER_PUBLIC_URL": "https://runner.example.com",
+           "VOICEBOT_VERBOSE": "1"}  # Celery's per-task lines, which this test counts, are logged only verbose
     workers = [start_worker(queue, env, log_name=f"celery-{queue}-{n}.log") for n in (1, 2)]
     stop = threading.Event()
 
