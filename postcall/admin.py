@@ -295,7 +295,10 @@ class ReportAdmin(CompanyScopedAdmin):
     list_filter = ("company", "period")
     readonly_fields = ("company", "period", "period_start", "period_end", "overview", "emailed_at", "emailed_to",
                        "created_at", "data")
-    fields = readonly_fields
+    # The figures as staff read them first; the raw data (what the API and webhooks carry) folded away.
+    fieldsets = ((None, {"fields": ("company", "period", "period_start", "period_end", "overview", "emailed_at",
+                                    "emailed_to", "created_at")}),
+                 ("Raw data", {"classes": ("collapse",), "fields": ("data",)}))
 
     def has_add_permission(self, request):
         return False
