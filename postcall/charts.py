@@ -29,4 +29,4 @@ def hours_bar_chart(counts: list[int], width: int = 480, height: int = 140) -> S
         "", '<text x="{}" y="{}" font-size="10" text-anchor="middle">{}:00</text>',
         ((f(h * slot + slot / 2), height - 4, h) for h in range(0, 24, 3)))
     return format_html('<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" role="img" '
-                       'aria-label="Calls by local hour">{}{}{}{}</svg>', width, height, bars, values, axis, labels)
+                       'aria-label="Calls by hour">{}{}{}{}</svg>', width, height, bars, values, axis, labels)
