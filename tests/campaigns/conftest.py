@@ -24,6 +24,16 @@ def noon_zone(now: datetime.datetime) -> str:
     return f"Etc/GMT{'-' if hours > 0 else '+'}{abs(hours)}"  # POSIX sign: Etc/GMT-2 is UTC+2
 
 
+def midnight_zone(now: datetime.datetime) -> str:
+    """A fixed-offset time zone where ``now`` is between 00:00 and 01:00 (outside any daytime calling hours)."""
+    hours = -now.astimezone(datetime.UTC).hour  # -23 .. 0
+    if hours < -12:
+        hours += 24  # Etc zones run from UTC-12 to UTC+14
+    if hours == 0:
+        return "Etc/GMT"
+    return f"Etc/GMT{'-' if hours > 0 else '+'}{abs(hours)}"
+
+
 class FakeTwilioCalls:
     """Twilio's Calls.json: records each call request and answers with a new call sid, or, for a
     number ``refuse`` picks, with Twilio's 401 error body (bad credentials)."""
