@@ -40,11 +40,14 @@ class SipThreadCollector:
     and SWIG proxies that are not our subclasses (media, parameters) free without registering.
     The full suite still segfaulted once in a collection on the test thread. So automatic
     collection is switched off process-wide and the SIP thread collects between polls: the
-    young generation every 0.5 s, the middle one every 5 s, everything every minute. Nothing is
-    collected less often than Python would under a light load; it only happens on this thread.
+    young generation every 0.5 s, the middle one every 5 s, the oldest every 10 minutes.
+
+    What existed when the first endpoint started (the loaded models, the framework) is frozen
+    (``gc.freeze``): collections never scan it, so none holds the GIL long enough to starve the
+    media clock (a full collection of the test process took ~170 ms and garbled a call's audio).
     """
 
-    YOUNG, MIDDLE, FULL = 50, 500, 6000  # polls of 10 ms
+    YOUNG, MIDDLE, FULL = 50, 500, 60000  # polls of 10 ms
     _holders = 0
     _was_enabled = True
     _lock = threading.Lock()
@@ -54,6 +57,7 @@ class SipThreadCollector:
             if SipThreadCollector._holders == 0:
                 SipThreadCollector._was_enabled = gc.isenabled()
                 gc.disable()
+                gc.freeze()
             SipThreadCollector._holders += 1
         self._released = False
 
@@ -72,5 +76,7 @@ class SipThreadCollector:
         self._released = True
         with SipThreadCollector._lock:
             SipThreadCollector._holders -= 1
-            if SipThreadCollector._holders == 0 and SipThreadCollector._was_enabled:
-                gc.enable()
+            if SipThreadCollector._holders == 0:
+                gc.unfreeze()
+                if SipThreadCollector._was_enabled:
+                    gc.enable()
