@@ -6,7 +6,6 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
 import uuid
 
 import httpx
@@ -15,6 +14,7 @@ from django.db import connection
 
 from tests.conftest import database_url_of
 from tests.ports import free_port
+from tests.waiting import wait_until
 
 
 @contextlib.contextmanager
@@ -47,16 +47,14 @@ def served_app(*, log_name: str, env: dict[str, str] | None = None):
             env=child_env, stdout=log, stderr=subprocess.STDOUT, cwd=settings.BASE_DIR)
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            while True:
+            def answering() -> bool:
                 if proc.poll() is not None:
                     raise RuntimeError(f"gunicorn exited with {proc.returncode}; see {log.name}")
                 with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{base}/api/schema/", timeout=10).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not answer within 60 s; see {log.name}")
-                time.sleep(0.2)
+                    return httpx.get(f"{base}/api/schema/", timeout=10).status_code == 200
+                return False
+
+            wait_until(answering, 60, interval=0.2, what=f"gunicorn to serve the schema (log: {log.name})")
             yield base
         finally:
             proc.terminate()

@@ -60,7 +60,6 @@ def transcribe(samples: np.ndarray, rate: int) -> str:
     return transcribe_utterance(registry.whisper(""), x, pad_secs=None).text
 
 
-@pytest.mark.flaky(reruns=1)  # tiny.en transcribes the greeting; one rerun where it mishears under load
 def test_baresip_call_hears_greeting_and_answer(sip, tmp_path):
     agent, target = sip
     port = free_port()

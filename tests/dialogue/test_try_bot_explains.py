@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -19,6 +18,7 @@ from pipelines.dialogue.chat import ChatSession
 from pipelines.dialogue.knowledge import PassageRetriever
 from pipelines.dialogue.llm import ChatLLM
 from tests.dialogue.conftest import SALON_FACTS, fixed_clock
+from tests.waiting import wait_until
 from voicebot.models import Call
 
 pytestmark = [pytest.mark.django_db, pytest.mark.models]
@@ -140,8 +140,10 @@ def test_the_page_explains_a_reply_and_links_its_documents(demo_client, demo_bot
 
 def test_goodbye_stores_the_chat_links_it_and_times_it_from_the_first_message(demo_client, demo_bot):
     url = reverse("try_bot", args=[demo_bot.pk])
+    loaded = datetime.now(timezone.utc)
     demo_client.get(url)  # the page is loaded ...
-    time.sleep(1.2)
+    wait_until(lambda: datetime.now(timezone.utc) - loaded > timedelta(seconds=1.1), 5,
+               what="a second past the page load")
     first_message = datetime.now(timezone.utc)  # ... and the first message comes a while later
     demo_client.post(url, {"message": "I'd like to book an appointment"})
     response = demo_client.post(url, {"message": "That's all, goodbye"})
